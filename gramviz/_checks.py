@@ -36,11 +36,14 @@ def check_vectors(vectors: Sequence[Tensor], *, what: str, min_count: int = 1) -
     devices = {v.device for v in vectors}
     if len(devices) > 1:
         raise ValueError(f"{what}: tensors are on different devices {sorted(map(str, devices))}")
-    for i, v in enumerate(vectors):
-        # one cheap pass: any NaN/Inf (or values so large that their sum overflows) shows in the sum
-        if not bool(torch.isfinite(v.sum())):
-            problem = "NaN or Inf values" if not bool(torch.isfinite(v).all()) else "values too large (their sum overflows)"
-            raise ValueError(f"{what}: argument {i} contains {problem}")
+    # one cheap pass and one device sync for all tensors: any NaN/Inf (or values so large that
+    # their sum overflows) shows in the sums
+    sums = torch.stack([v.detach().sum().to(torch.float64) for v in vectors])
+    if not bool(torch.isfinite(sums).all()):
+        i = int((~torch.isfinite(sums)).nonzero()[0])
+        v = vectors[i]
+        problem = "NaN or Inf values" if not bool(torch.isfinite(v).all()) else "values too large (their sum overflows)"
+        raise ValueError(f"{what}: argument {i} contains {problem}")
 
 
 def check_matrix_inputs(anchor: Tensor, others: Sequence[Tensor], *, what: str) -> None:

@@ -227,8 +227,10 @@ class _ScaledHeights(torch.autograd.Function):
             h.addcmul_(c, c, value=-1)
         # In precision eps, h^2 carries an absolute error ~ eps |t|^2 (half the digits at h = 0).
         threshold = torch.finfo(t.dtype).eps ** (1.0 / 3.0) * t_sq
+        # one device sync: are there small heights, and degenerate candidates (zero scale)?
+        any_small, ctx.any_zero_scale = torch.stack([(h.amin(1, keepdim=True) <= threshold).any(), (scale == 0).any()]).tolist()
         small = None
-        if bool((h.amin(1, keepdim=True) <= threshold).any()):
+        if any_small:
             small = h <= threshold
             h.clamp_(min=0)
         out = h.sqrt_().mul_(scale)  # in place: h is recovered as out / scale when needed
@@ -245,8 +247,8 @@ class _ScaledHeights(torch.autograd.Function):
         w = (grad * scale).div_(h)  # d out / d h^2 terms, (N, M)
         if small is not None:
             w.masked_fill_(small, 0)
-        if not bool(safe.all()):
-            w[:, ~safe] = 0
+        if ctx.any_zero_scale:
+            w.masked_fill_(~safe, 0)
         grad_scale = h.mul_(grad).sum(0) if ctx.needs_input_grad[1] else None
         wc = h  # reuse the buffer for w * c_p, one p at a time
         grad_t = w.sum(1, keepdim=True) * t
