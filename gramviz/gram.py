@@ -20,6 +20,7 @@ zero vector) the length's derivative is taken as 0, a valid subgradient of |r| a
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -183,9 +184,13 @@ def base_height_matrix(anchor: Tensor, *others: Tensor) -> tuple[Tensor, Tensor]
 
 
 def _base_height_matrix(
-    anchor: Tensor, others: tuple[Tensor, ...], scale: Tensor | None = None
+    anchor: Tensor, others: tuple[Tensor, ...], scale: Callable[[Tensor], Tensor] | None = None
 ) -> tuple[Tensor, Tensor]:
-    """`base_height_matrix` without the input checks; the heights come multiplied by ``scale(base)``."""
+    """`base_height_matrix` without the input checks.
+
+    With ``scale``, column j of the returned heights is multiplied by ``scale(base)[j]`` in the
+    same pass (``scale=lambda b: b`` gives the volume matrix, ``-b / tau`` the GRAM logits).
+    """
     dtype = compute_dtype(anchor.dtype)
     with _full_precision(anchor.device):
         t = anchor.to(dtype)
