@@ -5,6 +5,7 @@ evaluation and figures.
 ``import gramviz`` loads torch only; plotting and the app import their extras when used.
 """
 
+from .media import Clip, MediaError, read_clip
 from .losses import ContrastiveLoss, FusedInfoNCELoss, GRAMLoss, PairwiseInfoNCELoss
 from .metrics import confusion_matrix, relevance_matrix, retrieval_metrics, retrieval_ranks, topk_accuracy
 from .scores import MEASURES, cosine_matrix, score_matrix
@@ -14,6 +15,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "MEASURES",
+    "Clip",
+    "MediaError",
     "ContrastiveLoss",
     "FusedInfoNCELoss",
     "GRAMLoss",
@@ -26,6 +29,7 @@ __all__ = [
     "relevance_matrix",
     "retrieval_metrics",
     "retrieval_ranks",
+    "read_clip",
     "score_matrix",
     "topk_accuracy",
     "volume",
