@@ -10,6 +10,7 @@ by this rank's position, as in GRAM's multi-GPU training.
 
 from __future__ import annotations
 
+import abc
 import math
 
 import torch
@@ -79,7 +80,7 @@ def smoothed_cross_entropy(logits: Tensor, targets: Tensor, dims: tuple[int, ...
     return _SmoothedCrossEntropy.apply(logits, targets, eps, *dims)
 
 
-class ContrastiveLoss(nn.Module):
+class ContrastiveLoss(nn.Module, metaclass=abc.ABCMeta):
     """Symmetric InfoNCE over one or more score matrices, with a log-parameterised temperature.
 
     Subclasses define ``scores(anchor, *others) -> list of (N, M) score matrices`` (higher = more
@@ -121,9 +122,9 @@ class ContrastiveLoss(nn.Module):
         """The current temperature tau, clamped to its range."""
         return self.log_temperature.clamp(*self.log_bounds).exp()
 
+    @abc.abstractmethod
     def scores(self, anchor: Tensor, *others: Tensor) -> list[Tensor]:
         """The score matrices (higher = more aligned) that the loss contrasts; one per term."""
-        raise NotImplementedError(f"{type(self).__name__} must define scores()")
 
     def logits(self, anchor: Tensor, *others: Tensor, inv_temperature: Tensor) -> list[Tensor]:
         """Scores divided by the temperature (a subclass may fuse the two for speed)."""

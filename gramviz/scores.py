@@ -54,7 +54,7 @@ def _symile(anchor: Tensor, *others: Tensor) -> Tensor:
 def _triangle(anchor: Tensor, *others: Tensor) -> Tensor:
     # Gram matrix of the edges e_p = o_p - t from dot products only:
     # e_p . e_q = o_p.o_q - t.o_p - t.o_q + |t|^2, shape (N, M, k-1, k-1).
-    dtype = torch.float64 if anchor.dtype == torch.float64 else compute_dtype(anchor.dtype)
+    dtype = compute_dtype(anchor.dtype)
     t = anchor.to(dtype)
     os_ = [o.to(dtype) for o in others]
     t_dot = torch.stack([t @ o.T for o in os_], dim=-1)  # (N, M, k-1)
