@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._checks import check_matrix_inputs
+from ._checks import check_matrix_inputs, compute_dtype
 from .distributed import gather_with_grad, is_distributed
 from .gram import _base_height_matrix
 from .scores import _MEASURE_FUNCTIONS, cosine_matrix
@@ -77,7 +77,8 @@ def smoothed_cross_entropy(logits: Tensor, targets: Tensor, dims: tuple[int, ...
         >>> torch.allclose(cols, F.cross_entropy(x.T, torch.arange(4), label_smoothing=0.1))
         True
     """
-    return _SmoothedCrossEntropy.apply(logits, targets, eps, *dims)
+    # half-precision logits (cosine losses under autocast) are reduced in float32
+    return _SmoothedCrossEntropy.apply(logits.to(compute_dtype(logits.dtype)), targets, eps, *dims)
 
 
 class ContrastiveLoss(nn.Module, metaclass=abc.ABCMeta):

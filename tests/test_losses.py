@@ -119,3 +119,15 @@ def test_loss_rejects_bad_arguments():
         loss(torch.randn(4, 8))
     with pytest.raises(ValueError, match="NaN"):
         loss(torch.randn(4, 8), torch.full((4, 8), float("nan")))
+
+
+@pytest.mark.parametrize("cls", [gramviz.GRAMLoss, gramviz.PairwiseInfoNCELoss, gramviz.FusedInfoNCELoss])
+def test_losses_under_bfloat16_autocast_stay_close_to_float32(cls):
+    x = [F.normalize(torch.randn(32, 64), dim=-1).requires_grad_() for _ in range(3)]
+    loss = cls()
+    want = loss(*x).item()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = loss(*x)
+    assert got.dtype == torch.float32 and abs(got.item() - want) < 0.05 * want
+    got.backward()
+    assert all(torch.isfinite(v.grad).all() for v in x)
