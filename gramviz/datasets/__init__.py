@@ -1,0 +1,36 @@
+"""Datasets of real clips: annotation readers (JSONL, CSV, GRAM/VAST JSON), a clip Dataset with
+missing-modality flags, and the collate function that batches it.
+
+Example:
+    >>> from gramviz.datasets import ClipDataset, ClipSettings
+    >>> ds = ClipDataset("clips/captions.jsonl", ClipSettings(num_frames=8))  # doctest: +SKIP
+    >>> loader = torch.utils.data.DataLoader(ds, batch_size=16, collate_fn=ds.collate)  # doctest: +SKIP
+"""
+
+from .annotations import (
+    AUDIO_EXTENSIONS,
+    VIDEO_EXTENSIONS,
+    AnnotationError,
+    ClipRecord,
+    read_annotations,
+    read_csv,
+    read_gram_json,
+    read_jsonl,
+)
+from .clips import MEDIA_MODALITIES, ClipDataset, ClipSettings, collate_clips, number_classes
+
+__all__ = [
+    "AUDIO_EXTENSIONS",
+    "MEDIA_MODALITIES",
+    "VIDEO_EXTENSIONS",
+    "AnnotationError",
+    "ClipDataset",
+    "ClipRecord",
+    "ClipSettings",
+    "collate_clips",
+    "number_classes",
+    "read_annotations",
+    "read_csv",
+    "read_gram_json",
+    "read_jsonl",
+]
