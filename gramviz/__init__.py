@@ -5,31 +5,57 @@ evaluation and figures.
 ``import gramviz`` loads torch only; plotting and the app import their extras when used.
 """
 
-from .media import Clip, MediaError, read_clip
+from .cache import CachedClipDataset, build_cache, open_cache
+from .datasets import ClipDataset, ClipSettings, collate_clips, read_annotations
+from .embeddings import EmbeddingMetadata, load_embeddings, save_embeddings
+from .features import log_mel, resize_frames
+from .gram import base_height, base_height_matrix, gram_matrix, volume, volume_matrix
 from .losses import ContrastiveLoss, FusedInfoNCELoss, GRAMLoss, PairwiseInfoNCELoss
+from .media import Clip, MediaError, read_clip
 from .metrics import confusion_matrix, relevance_matrix, retrieval_metrics, retrieval_ranks, topk_accuracy
 from .scores import MEASURES, cosine_matrix, score_matrix
-from .gram import base_height, base_height_matrix, gram_matrix, volume, volume_matrix
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):
+    # the generated world (numpy rendering, media writing) loads on first use: gramviz.world
+    if name == "world":
+        import importlib
+
+        return importlib.import_module(".world", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "MEASURES",
+    "CachedClipDataset",
     "Clip",
+    "ClipDataset",
+    "ClipSettings",
+    "EmbeddingMetadata",
     "MediaError",
     "ContrastiveLoss",
     "FusedInfoNCELoss",
     "GRAMLoss",
     "PairwiseInfoNCELoss",
     "base_height",
+    "build_cache",
+    "collate_clips",
     "base_height_matrix",
     "confusion_matrix",
     "cosine_matrix",
     "gram_matrix",
+    "load_embeddings",
+    "log_mel",
+    "open_cache",
+    "read_annotations",
     "relevance_matrix",
+    "resize_frames",
     "retrieval_metrics",
     "retrieval_ranks",
     "read_clip",
+    "save_embeddings",
     "score_matrix",
     "topk_accuracy",
     "volume",
