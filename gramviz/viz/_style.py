@@ -17,6 +17,7 @@ MODALITY_COLORS = {"text": "#0072B2", "video": "#E69F00", "audio": "#009E73"}
 MODALITY_SYMBOLS = {"text": "circle", "video": "square", "audio": "diamond"}
 POSITIVE, NEGATIVE = "#D55E00", "#0072B2"  # matching vs non-matching tuples
 SEQUENTIAL = "Viridis"  # heatmaps: perceptually uniform, colour-blind safe
+DIVERGING = "RdBu_r"  # signed values (dot products): blue negative, red positive, white at 0
 TEMPLATE = "plotly_white"
 
 

@@ -1,0 +1,152 @@
+"""Training curves from a trainer's JSONL log: losses, temperature, learning rate, retrieval metrics.
+
+One JSON object per line. Training lines carry ``"step"`` and numeric fields (``"loss"``,
+``"temperature"``, ``"lr"``, ...); evaluation lines carry ``"step"`` and/or ``"epoch"`` and metric
+keys with a slash (``"val/t2va/R@1"``). Non-numeric fields and lines with neither a step nor an
+epoch (e.g. a config header) are skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from ._style import PALETTE, base_layout
+
+__all__ = ["read_log", "training_curves"]
+
+# panel -> y axis title, in drawing order
+PANELS = {
+    "loss": "loss",
+    "temperature": "temperature",
+    "learning rate": "learning rate",
+    "retrieval metrics": "value (recall: fraction)",
+    "ranks": "rank (lower = better)",
+    "other": "value",
+}
+Series = dict[str, tuple[list[float], list[float], str]]  # key -> (x, y, x unit)
+
+
+def read_log(log: str | os.PathLike | Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records of a JSONL log (a path) or a list of dicts, with a clear error naming the line.
+
+    Example:
+        >>> read_log([{"step": 1, "loss": 0.5}])
+        [{'step': 1, 'loss': 0.5}]
+    """
+    if isinstance(log, (str, os.PathLike)):
+        name, lines = str(log), Path(log).read_text(encoding="utf-8").splitlines()
+        parsed = []
+        for n, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                parsed.append((n, json.loads(line)))
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{name}, line {n}: not valid JSON ({e.msg}): {line[:80]!r}") from None
+    elif isinstance(log, Sequence):
+        name, parsed = "log", list(enumerate(log, start=1))
+    else:
+        raise TypeError(f"log must be a JSONL path or a list of dicts, got {type(log).__name__}")
+    if not parsed:
+        raise ValueError(f"{name}: the log is empty")
+    for n, record in parsed:
+        if not isinstance(record, dict):
+            raise ValueError(f"{name}, line {n}: expected a JSON object, got {type(record).__name__}")
+        for axis in ("step", "epoch"):
+            if axis in record and not _is_number(record[axis]):
+                raise ValueError(f"{name}, line {n}: {axis!r} must be a number, got {record[axis]!r}")
+    return [record for _, record in parsed]
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def panel_of(key: str) -> str:
+    """Which panel a logged field goes to, from its name."""
+    last = key.rsplit("/", 1)[-1].lower()
+    if "loss" in last:
+        return "loss"
+    if "/" in key:
+        return "ranks" if last in ("medr", "mnr") or "rank" in last else "retrieval metrics"
+    if "temp" in last or last in ("tau", "logit_scale"):
+        return "temperature"
+    if last in ("lr", "learning_rate") or last.startswith("lr"):
+        return "learning rate"
+    return "other"
+
+
+def collect_series(records: list[dict[str, Any]]) -> Series:
+    """Every numeric field as (x, y, unit): x the record's step, or its epoch when it has none."""
+    series: Series = {}
+    for record in records:
+        unit = "step" if "step" in record else "epoch" if "epoch" in record else None
+        if unit is None:
+            continue
+        for key, value in record.items():
+            if key in ("step", "epoch") or not _is_number(value):
+                continue
+            xs, ys, units = series.setdefault(key, ([], [], unit))
+            if units != unit:  # this field was logged against steps and epochs: keep steps
+                if unit == "epoch":
+                    continue
+                xs.clear(), ys.clear()
+                series[key] = (xs, ys, unit)
+            xs.append(float(record[unit]))
+            ys.append(float(value))
+    return series
+
+
+def training_curves(log: str | os.PathLike | Sequence[dict[str, Any]]) -> go.Figure:
+    """Losses, temperature, learning rate and retrieval metrics against step (or epoch), one panel each.
+
+    Args:
+        log: path of the trainer's JSONL log, or its records as a list of dicts.
+
+    Returns:
+        A figure with one trace per logged field, named by the field, in the panel its name says
+        (see `panel_of`); only panels with data are drawn.
+
+    Example:
+        >>> fig = training_curves([{"step": 0, "loss": 2.0}, {"step": 1, "loss": 1.5}])
+        >>> [(t.name, list(t.y)) for t in fig.data]
+        [('loss', [2.0, 1.5])]
+    """
+    records = read_log(log)
+    series = collect_series(records)
+    if not series:
+        raise ValueError(f"{log if isinstance(log, (str, os.PathLike)) else 'log'}: no line has a step or epoch "
+                         "and a numeric field to plot")
+    by_panel: dict[str, list[str]] = {}
+    for key in series:
+        by_panel.setdefault(panel_of(key), []).append(key)
+    panels = [p for p in PANELS if p in by_panel]
+    one_axis = len({unit for _, _, unit in series.values()}) == 1  # all against steps (or all epochs): share x
+    fig = make_subplots(rows=len(panels), cols=1, subplot_titles=panels, shared_xaxes=one_axis,
+                        vertical_spacing=(0.25 if one_axis else 0.35) / len(panels))
+    for r, panel in enumerate(panels, start=1):
+        units = set()
+        for c, key in enumerate(by_panel[panel]):
+            xs, ys, unit = series[key]
+            units.add(unit)
+            sparse = len(xs) <= 30 or "/" in key  # evaluation points: show the markers
+            fig.add_trace(go.Scatter(
+                x=xs, y=ys, name=key, mode="lines+markers" if sparse else "lines", legendgroup=panel,
+                legendgrouptitle_text=panel if c == 0 else None, line={"color": PALETTE[c % len(PALETTE)], "width": 2},
+                hovertemplate=f"{key}<br>{unit} %{{x}}: %{{y:.4g}}<extra></extra>",
+            ), row=r, col=1)
+        if not one_axis or r == len(panels):
+            fig.update_xaxes(title=" or ".join(sorted(units, reverse=True)), row=r, col=1)
+        fig.update_yaxes(title=PANELS[panel], exponentformat="e" if panel == "learning rate" else None, row=r, col=1)
+    title = "Training: losses should fall, retrieval recalls rise; watch the temperature settle"
+    fig.update_layout(**base_layout(title), height=260 * len(panels) + 80)
+    fig.update_layout(legend={"groupclick": "toggleitem", "tracegroupgap": 20})
+    return fig
+

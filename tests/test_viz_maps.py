@@ -1,0 +1,127 @@
+"""Embedding maps and the modality gap: one point per embedding, exact centroid distances."""
+
+import numpy as np
+import pytest
+import torch
+
+from gramviz.viz.maps import embedding_map, modality_gap, project
+
+
+def embeddings(n=30, d=8, seed=0):
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(n, d))
+    return {m: z + 0.3 * rng.normal(size=(n, d)) + shift for m, shift in (("text", 1.0), ("video", -1.0), ("audio", 0.0))}
+
+
+def points(fig):
+    """modality -> (x, y) of every drawn point, from the point traces (meta names the modality)."""
+    out = {}
+    for tr in fig.data:
+        if tr.meta:
+            xs, ys = out.setdefault(tr.meta["modality"], ([], []))
+            xs.extend(tr.x)
+            ys.extend(tr.y)
+    return out
+
+
+def test_one_point_per_embedding_per_modality_on_the_pca_coordinates():
+    emb = embeddings()
+    emb["video"] = torch.from_numpy(emb["video"])  # tensors and arrays alike
+    fig = embedding_map(emb, method="pca", color=["a", "b", "c"] * 10, hover=["cap " * 40] * 30, connect=True)
+    drawn = points(fig)
+    assert {m: len(xy[0]) for m, xy in drawn.items()} == {"text": 30, "video": 30, "audio": 30}
+    coords = project(emb, method="pca")
+    for m, (xs, ys) in drawn.items():
+        assert sorted(zip(xs, ys)) == sorted(map(tuple, coords[m]))
+    links = [tr for tr in fig.data if tr.name == "same item"]
+    assert len(links) == 1 and len(links[0].x) == 30 * 4  # 3 modalities + a gap per item
+    assert {tr.marker.symbol for tr in fig.data if tr.meta} == {"circle", "square", "diamond"}
+
+
+def test_project_fits_all_modalities_in_one_space():
+    from sklearn.decomposition import PCA
+
+    emb = embeddings()
+    xy = project(emb, method="pca")
+    expected = PCA(2, svd_solver="full").fit_transform(np.concatenate(list(emb.values())))
+    np.testing.assert_allclose(np.concatenate(list(xy.values())), expected, atol=1e-10)
+
+
+def test_umap_is_deterministic_for_a_seed():
+    emb = embeddings(n=20)
+    first, second = embedding_map(emb, method="umap", seed=1), embedding_map(emb, method="umap", seed=1)
+    assert first.layout.meta["method"] == "umap"
+    for a, b in zip(points(first).values(), points(second).values()):
+        np.testing.assert_array_equal(a, b)
+    assert sum(len(xy[0]) for xy in points(first).values()) == 60
+
+
+def test_tiny_inputs_fall_back_to_pca():
+    emb = {m: x[:3] for m, x in embeddings().items()}
+    fig = embedding_map(emb, method="umap")
+    assert fig.layout.meta["method"] == "pca" and "needs more points" in fig.layout.title.text
+    assert sum(len(xy[0]) for xy in points(fig).values()) == 9
+    one = embedding_map({"text": np.ones((1, 4)), "audio": np.zeros((1, 4))}, method="tsne")
+    assert sum(len(xy[0]) for xy in points(one).values()) == 2
+    with pytest.raises(ValueError, match="at least 2 points"):
+        embedding_map({"text": np.ones((1, 4))}, method="pca")
+
+
+def test_large_inputs_are_sampled_with_a_note_and_webgl():
+    rng = np.random.default_rng(0)
+    emb = {m: rng.normal(size=(5000, 16)) for m in ("text", "video", "audio")}
+    fig = embedding_map(emb, method="pca", max_points=3000, ids=[f"clip{i}" for i in range(5000)])
+    drawn = points(fig)
+    assert {m: len(xy[0]) for m, xy in drawn.items()} == {"text": 1000, "video": 1000, "audio": 1000}
+    assert "1,000 of 5,000 items shown" in fig.layout.title.text
+    assert all(tr.type == "scattergl" for tr in fig.data if tr.meta)
+    shown = fig.layout.meta["items_shown"]
+    text_trace = next(tr for tr in fig.data if tr.meta and tr.meta["modality"] == "text")
+    assert [c[0] for c in text_trace.customdata] == [f"clip{i}" for i in shown]
+
+
+def test_numeric_colour_uses_a_colour_scale():
+    emb = embeddings()
+    fig = embedding_map(emb, method="pca", color=np.linspace(0, 1, 30))
+    traces = [tr for tr in fig.data if tr.meta]
+    assert len(traces) == 3 and list(traces[0].marker.color) == list(np.linspace(0, 1, 30))
+
+
+@pytest.mark.parametrize(
+    "emb, kwargs, error",
+    [
+        ({}, {}, TypeError),
+        ([np.ones((3, 2))], {}, TypeError),
+        ({"text": np.ones((3, 2)), "video": np.ones((3, 3))}, {}, ValueError),
+        ({"text": np.ones((3, 2)), "video": np.ones((4, 2))}, {}, ValueError),
+        ({"text": np.full((3, 2), np.nan)}, {}, ValueError),
+        ({"text": np.ones(3)}, {}, ValueError),
+        ({"text": np.eye(3)}, {"method": "mds"}, ValueError),
+        ({"text": np.eye(3)}, {"color": ["a"]}, ValueError),
+    ],
+)
+def test_embedding_map_rejects_bad_input(emb, kwargs, error):
+    with pytest.raises(error):
+        embedding_map(emb, **{"method": "pca", **kwargs})
+
+
+def test_modality_gap_matches_numpy():
+    before, after = embeddings(), embeddings(seed=1)
+    after["audio"] = after["audio"][:10]  # modalities may have different sizes
+    fig = modality_gap(before, after, names=("epoch 0", "epoch 5"))
+    for name, emb in (("epoch 0", before), ("epoch 5", after)):
+        c = np.stack([x.mean(0) for x in emb.values()])
+        dist = np.sqrt(((c[:, None] - c[None]) ** 2).sum(-1))
+        spread = [np.mean(np.sqrt(((x - x.mean(0)) ** 2).sum(1))) for x in emb.values()]
+        np.testing.assert_allclose(fig.layout.meta["centroid_distances"][name], dist, atol=1e-12)
+        np.testing.assert_allclose(fig.layout.meta["spread"][name], spread, atol=1e-12)
+    heatmaps = [tr for tr in fig.data if tr.type == "heatmap"]
+    np.testing.assert_array_equal(heatmaps[1].z, fig.layout.meta["centroid_distances"]["epoch 5"])
+    assert heatmaps[0].zmax == heatmaps[1].zmax  # one colour scale for both
+
+
+def test_modality_gap_rejects_bad_input():
+    with pytest.raises(TypeError):
+        modality_gap(np.ones((3, 2)))
+    with pytest.raises(ValueError, match="names"):
+        modality_gap(embeddings(), embeddings(), names=("same", "same"))
