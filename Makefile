@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 EXTRAS := viz,app,notebooks,dev
 
-.PHONY: setup test bench constraints clean
+.PHONY: setup test bench gallery constraints clean
 
 setup: $(STAMP)
 
@@ -21,6 +21,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_volume.py
+
+# docs/gallery: every figure of gramviz.viz as offline HTML plus a PNG screenshot (needs Chromium)
+gallery: $(STAMP)
+	$(PY) docs/make_gallery.py
 
 # Re-pin what CI installs after changing dependencies: make constraints
 constraints: $(STAMP)

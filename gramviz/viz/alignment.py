@@ -269,7 +269,7 @@ def base_vs_height(anchor: Any, *others: Any, max_negatives: int = 5000, seed: i
         ))
     total = n * (n - 1)
     note = f" ({neg_i.size:,} of {total:,} negatives shown, random sample)" if neg_i.size < total else ""
-    title = ("Base x height = volume. Matching tuples near the origin: all modalities come together; "
+    title = ("Base x height = volume. Matching tuples near the origin: all modalities come together;<br>"
              f"low but wide (small height, large base): merely coplanar{note}")
     fig.update_layout(**base_layout(title), meta={"negatives_shown": int(neg_i.size), "negatives_total": total})
     fig.update_layout(title={"font": {"size": 13}})
