@@ -1,0 +1,105 @@
+"""`ModelConfig`: every size and preprocessing setting of a GRAM model, saved as ``config.json``."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+__all__ = ["MODALITIES", "ModelConfig"]
+
+# The modalities the built-in encoders know; the first one present is the anchor (text).
+MODALITIES = ("text", "video", "audio")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Sizes and preprocessing of a `GRAMModel`; JSON round trip with `to_dict` / `from_dict`.
+
+    Attributes:
+        embed_dim: dimension D of the shared, L2-normalised embedding space.
+        modalities: the modalities the model encodes; ``"text"`` is the anchor.
+        num_frames: frames sampled evenly along time from any input video.
+        frame_size: (H, W) the frames are resized to.
+        sample_rate: audio rate in Hz that waveforms are expected at.
+        audio_seconds: waveforms are cropped or zero-padded to this length.
+        n_mels: mel bands of the log-mel spectrogram.
+        vocab_size: tokenizer size (0: taken from the tokenizer when the model is built).
+        max_text_len: tokens per caption, [CLS] included; longer captions are truncated.
+        text_width: width of the text transformer.
+        text_layers: transformer layers of the text encoder.
+        text_heads: attention heads of the text encoder (must divide text_width).
+        video_width: channels of the video encoder's last stage and of its frame tokens.
+        audio_width: channels of the audio encoder's last stage and of its time tokens.
+        dam: build the data-anchor matching (DAM) head.
+        dam_width: width of the DAM fusion transformer.
+        dropout: dropout of the text transformer and the DAM head.
+
+    Example:
+        >>> ModelConfig.from_dict(ModelConfig(embed_dim=64).to_dict()).embed_dim
+        64
+    """
+
+    embed_dim: int = 256
+    modalities: tuple[str, ...] = MODALITIES
+    num_frames: int = 8
+    frame_size: tuple[int, int] = (32, 32)
+    sample_rate: int = 16000
+    audio_seconds: float = 3.0
+    n_mels: int = 64
+    vocab_size: int = 0
+    max_text_len: int = 32
+    text_width: int = 128
+    text_layers: int = 2
+    text_heads: int = 4
+    video_width: int = 64
+    audio_width: int = 64
+    dam: bool = False
+    dam_width: int = 128
+    dropout: float = 0.1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "modalities", tuple(str(m) for m in self.modalities))
+        object.__setattr__(self, "frame_size", tuple(int(s) for s in self.frame_size))
+        self._check()
+
+    def _check(self) -> None:
+        positive = ("embed_dim", "num_frames", "sample_rate", "n_mels", "max_text_len", "text_width",
+                    "text_layers", "text_heads", "video_width", "audio_width", "dam_width")
+        bad = [f"{name}={getattr(self, name)}" for name in positive if getattr(self, name) < 1]
+        bad_frame = len(self.frame_size) != 2 or min(self.frame_size) < 1
+        if bad or bad_frame or self.audio_seconds <= 0 or self.vocab_size < 0:
+            raise ValueError(f"ModelConfig: sizes must be positive, got {', '.join(bad) or self}")
+        if not self.modalities or len(set(self.modalities)) != len(self.modalities):
+            raise ValueError(f"ModelConfig: modalities must be distinct and not empty, got {self.modalities}")
+        if self.text_width % self.text_heads or self.dam_width % 4:
+            raise ValueError("ModelConfig: text_heads must divide text_width and 4 must divide dam_width")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"ModelConfig: dropout must lie in [0, 1), got {self.dropout}")
+
+    @property
+    def audio_samples(self) -> int:
+        """Waveform length in samples after cropping or padding."""
+        return round(self.audio_seconds * self.sample_rate)
+
+    def replace(self, **changes: Any) -> ModelConfig:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly fields (tuples as lists)."""
+        d = asdict(self)
+        d["modalities"] = list(self.modalities)
+        d["frame_size"] = list(self.frame_size)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
+        """Build from `to_dict` output; unknown keys raise ValueError (a typo must not pass silently)."""
+        if not isinstance(d, dict):
+            raise ValueError(f"ModelConfig.from_dict: expected a dict, got {type(d).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"ModelConfig: unknown keys {unknown}; known keys are {sorted(known)}")
+        return cls(**d)

@@ -1,0 +1,240 @@
+"""Saving and loading GRAM models: safetensors weights + JSON, never pickle.
+
+A model directory holds ``model.safetensors`` (weights), ``config.json`` (`ModelConfig`),
+``tokenizer.json`` (`Tokenizer`) and ``card.json`` (how it was made: command, config, seed,
+data, time, machine, metrics). Bundled models live in ``gramviz/models/bundled/<name>/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .config import ModelConfig
+from .tokenizer import Tokenizer
+
+__all__ = ["BUNDLED_DIR", "MODEL_FILES", "ModelLoadError", "bundled_models", "load_model", "save_pretrained"]
+
+WEIGHTS, CONFIG, TOKENIZER, CARD = "model.safetensors", "config.json", "tokenizer.json", "card.json"
+MODEL_FILES = (WEIGHTS, CONFIG, TOKENIZER, CARD)
+BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
+# Bundled names announced before their weights ship, with how to make them meanwhile.
+_PLANNED = {
+    "world-small": "make train-default  (or: gramviz train --preset world-small), then load_model(<its out_dir>/final)",
+}
+# Suffixes of checkpoints that need unpickling; refused without being opened by torch.
+_PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".pkl", ".pickle", ".tar")
+
+
+class ModelLoadError(ValueError):
+    """A model that cannot be loaded: unknown name, missing or unsafe file, mismatched weights."""
+
+
+def bundled_models() -> list[str]:
+    """Names of the models shipped inside the package (directories with weights)."""
+    if not BUNDLED_DIR.is_dir():
+        return []
+    return sorted(p.name for p in BUNDLED_DIR.iterdir() if (p / WEIGHTS).is_file())
+
+
+def _machine() -> dict[str, Any]:
+    cuda = torch.cuda.is_available()
+    return {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cpu_count": os.cpu_count(),
+        "device": torch.cuda.get_device_name(0) if cuda else "cpu",
+    }
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    path.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+
+
+def save_pretrained(model: nn.Module, directory: str | Path, card: Mapping[str, Any] | None = None) -> Path:
+    """Write a `GRAMModel` to ``directory`` atomically (a sibling temp dir renamed into place).
+
+    Args:
+        model: the model.
+        directory: the model directory; an existing one is replaced as a whole.
+        card: facts for ``card.json``; ``saved``, ``machine``, ``gramviz`` and ``parameters`` are added.
+
+    Returns:
+        The directory as a Path.
+    """
+    from safetensors.torch import save_file
+
+    from .. import __version__
+
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    full_card = {**dict(card or {}), "saved": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": _machine(),
+                 "gramviz": __version__, "parameters": sum(p.numel() for p in model.parameters())}
+    weights = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        save_file(weights, str(tmp / WEIGHTS), metadata={"format": "pt", "library": "gramviz"})
+        _write_json(tmp / CONFIG, model.config.to_dict())
+        _write_json(tmp / TOKENIZER, model.tokenizer.to_dict() if model.tokenizer is not None else None)
+        _write_json(tmp / CARD, full_card)
+        _replace_dir(tmp, directory)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    model.card = full_card
+    return directory
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    """Move ``new`` to ``target``; an existing target is moved aside first and removed after."""
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}-{time.time_ns()}")
+        target.rename(old)
+    new.rename(target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _resolve(name_or_dir: str | Path) -> Path:
+    path = Path(name_or_dir)
+    if path.is_dir():
+        return path
+    name = str(name_or_dir)
+    if name in bundled_models():
+        return BUNDLED_DIR / name
+    bundled = ", ".join(bundled_models()) or "none yet"
+    if name in _PLANNED:
+        raise ModelLoadError(
+            f"the model {name!r} is not bundled yet (bundled: {bundled}); train it with: {_PLANNED[name]}"
+        )
+    if path.exists():
+        raise ModelLoadError(f"{path}: not a model directory (expected a folder with {', '.join(MODEL_FILES)})")
+    raise ModelLoadError(
+        f"{name!r} is neither a model directory nor a bundled model name (bundled: {bundled}; "
+        f"planned: {', '.join(_PLANNED)}); a directory written by save_pretrained also works"
+    )
+
+
+def _refuse_pickles(directory: Path) -> None:
+    """Refuse checkpoints that would need unpickling, by file name and by content."""
+    for path in sorted(directory.iterdir()):
+        if path.is_file() and path.name.lower().endswith(_PICKLE_SUFFIXES):
+            raise ModelLoadError(
+                f"{path}: a pickle checkpoint; gramviz never unpickles (it can run arbitrary code). "
+                f"Save models with GRAMModel.save_pretrained (safetensors + JSON)"
+            )
+    weights = directory / WEIGHTS
+    if weights.is_file():
+        head = weights.read_bytes()[:9] if weights.stat().st_size < 9 else _head(weights)
+        if head[:2] == b"PK" or head[:1] == b"\x80" or len(head) < 9 or head[8:9] != b"{":
+            raise ModelLoadError(
+                f"{weights}: not a safetensors file (a torch.save/pickle checkpoint or a damaged file); "
+                f"gramviz never unpickles. Save models with GRAMModel.save_pretrained"
+            )
+
+
+def _head(path: Path) -> bytes:
+    with path.open("rb") as f:
+        return f.read(9)
+
+
+def _read_json(path: Path, what: str) -> Any:
+    if not path.is_file():
+        raise ModelLoadError(f"{path}: missing {what} (a model directory holds {', '.join(MODEL_FILES)})")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ModelLoadError(f"{path}: not valid JSON ({e})") from e
+
+
+def _read_parts(directory: Path) -> tuple[ModelConfig, Tokenizer | None, dict[str, Any]]:
+    try:
+        config = ModelConfig.from_dict(_read_json(directory / CONFIG, "the model config"))
+    except (TypeError, ValueError) as e:
+        if isinstance(e, ModelLoadError):
+            raise
+        raise ModelLoadError(f"{directory / CONFIG}: invalid model config ({e})") from e
+    tok = _read_json(directory / TOKENIZER, "the tokenizer")
+    try:
+        tokenizer = None if tok is None else Tokenizer.from_dict(tok)
+    except ValueError as e:
+        raise ModelLoadError(f"{directory / TOKENIZER}: invalid tokenizer ({e})") from e
+    card = _read_json(directory / CARD, "the model card") if (directory / CARD).is_file() else {}
+    return config, tokenizer, card
+
+
+def _check_weights(weights: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor], path: Path) -> None:
+    """Raise ModelLoadError listing missing, unexpected and mis-shaped tensors."""
+    problems = [f"missing {k} {tuple(v.shape)}" for k, v in expected.items() if k not in weights]
+    problems += [f"unexpected {k} {tuple(v.shape)}" for k, v in weights.items() if k not in expected]
+    problems += [
+        f"{k}: file {tuple(weights[k].shape)} vs config {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in weights and weights[k].shape != v.shape
+    ]
+    if problems:
+        more = f" (and {len(problems) - 8} more)" if len(problems) > 8 else ""
+        raise ModelLoadError(
+            f"{path}: the weights do not match config.json / tokenizer.json: " + "; ".join(problems[:8]) + more
+        )
+
+
+def load_model(
+    name_or_dir: str | Path, device: str | torch.device = "cpu", encoders: Mapping[str, nn.Module] | None = None
+):
+    """Load a `GRAMModel` from a directory written by ``save_pretrained`` or a bundled name.
+
+    Args:
+        name_or_dir: a model directory, or the name of a bundled model (`bundled_models`).
+        device: where to put the model.
+        encoders: the same custom encoder modules the model was built with, if any.
+
+    Returns:
+        The model in evaluation mode, its card in ``model.card``.
+
+    Raises:
+        ModelLoadError: unknown name, a missing file, a pickle checkpoint (never unpickled),
+            or weights whose names or shapes differ from what the config describes.
+
+    Example:
+        >>> load_model("no-such-model")
+        Traceback (most recent call last):
+        ...
+        gramviz.models.io.ModelLoadError: 'no-such-model' is neither a model directory nor a bundled model name ...
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from .model import GRAMModel
+
+    directory = _resolve(name_or_dir)
+    _refuse_pickles(directory)
+    config, tokenizer, card = _read_parts(directory)
+    if not (directory / WEIGHTS).is_file():
+        raise ModelLoadError(
+            f"{directory / WEIGHTS}: missing the weights (a model directory holds {', '.join(MODEL_FILES)})"
+        )
+    try:
+        model = GRAMModel(config, tokenizer, encoders)
+    except ValueError as e:
+        raise ModelLoadError(f"{directory}: config.json and tokenizer.json disagree ({e})") from e
+    try:
+        weights = load_file(str(directory / WEIGHTS))
+    except (SafetensorError, OSError) as e:
+        raise ModelLoadError(f"{directory / WEIGHTS}: unreadable safetensors file ({e})") from e
+    _check_weights(weights, model.state_dict(), directory / WEIGHTS)
+    model.load_state_dict(weights, strict=True)
+    model.card = card
+    return model.to(device).eval()
