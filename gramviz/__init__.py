@@ -13,6 +13,7 @@ from .gram import base_height, base_height_matrix, gram_matrix, volume, volume_m
 from .losses import ContrastiveLoss, FusedInfoNCELoss, GRAMLoss, PairwiseInfoNCELoss
 from .media import Clip, MediaError, read_clip
 from .metrics import confusion_matrix, relevance_matrix, retrieval_metrics, retrieval_ranks, topk_accuracy
+from .models import GRAMModel, ModelConfig, ModelLoadError, load_model
 from .scores import MEASURES, cosine_matrix, score_matrix
 
 __version__ = "0.1.0"
@@ -34,7 +35,10 @@ __all__ = [
     "ClipDataset",
     "ClipSettings",
     "EmbeddingMetadata",
+    "GRAMModel",
     "MediaError",
+    "ModelConfig",
+    "ModelLoadError",
     "ContrastiveLoss",
     "FusedInfoNCELoss",
     "GRAMLoss",
@@ -47,6 +51,7 @@ __all__ = [
     "cosine_matrix",
     "gram_matrix",
     "load_embeddings",
+    "load_model",
     "log_mel",
     "open_cache",
     "read_annotations",

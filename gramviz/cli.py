@@ -80,7 +80,105 @@ def _run_world(args: argparse.Namespace) -> int:
     return 0
 
 
-_SUBCOMMANDS = (_add_world,)
+def _add_train(subparsers) -> None:
+    from .training.config import add_train_arguments
+
+    p = subparsers.add_parser(
+        "train",
+        help="train a GRAM model (one process, a GPU, or many with torchrun)",
+        description="Train a GRAM model from a TOML/JSON config, a preset and --set overrides; "
+        "writes OUT_DIR/log.jsonl, OUT_DIR/checkpoint/ and OUT_DIR/final/.",
+    )
+    add_train_arguments(p)
+    p.set_defaults(func=_run_train)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from .train import main as train_main
+
+    argv = [*(["--config", args.config] if args.config else []), *(["--preset", args.preset] if args.preset else []),
+            *(x for item in args.overrides for x in ("--set", item)), *(["--resume"] if args.resume else [])]
+    return train_main(argv)
+
+
+def _add_model_and_data(p: argparse.ArgumentParser) -> None:
+    """Arguments shared by ``eval`` and ``embed``."""
+    p.add_argument("--model", required=True, help="a bundled model name (e.g. world-small) or a saved model folder")
+    p.add_argument("--data", required=True, help="a folder with captions.jsonl, or a .jsonl/.csv/.json annotation file")
+    p.add_argument("--batch-size", type=int, default=64, help="clips per batch (default 64)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda when available)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_eval(subparsers) -> None:
+    from .scores import MEASURES
+
+    p = subparsers.add_parser(
+        "eval",
+        help="evaluate a model: retrieval in every direction and zero-shot classification",
+        description="Text -> video+audio and back, text -> video, text -> audio, video <-> audio (R@1/5/10, "
+        "median and mean rank) and zero-shot classification with class prompts (top-1, top-5).",
+    )
+    _add_model_and_data(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object with flat keys <direction>/<metric>")
+    p.add_argument("--measure", default="volume", choices=MEASURES, help="the score that ranks (default volume)")
+    p.add_argument(
+        "--no-rerank", action="store_true", help="skip the DAM re-ranking of a model with a DAM head (minutes on a CPU)"
+    )
+    p.set_defaults(func=_run_eval)
+
+
+def _load_model_and_data(args: argparse.Namespace):
+    import torch
+
+    from .evaluate import open_dataset
+    from .models import load_model
+
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be a positive integer, got {args.batch_size}")
+    model = load_model(args.model, device=args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    return model, open_dataset(args.data, model)
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    import json
+
+    from .evaluate import evaluate, format_table
+
+    model, dataset = _load_model_and_data(args)
+    metrics = evaluate(
+        model, dataset, args.measure, args.batch_size, progress=not args.quiet, rerank=not args.no_rerank
+    )
+    print(json.dumps(metrics) if args.json else format_table(metrics, f"{args.model} on {args.data} ({args.measure})"))
+    return 0
+
+
+def _add_embed(subparsers) -> None:
+    p = subparsers.add_parser(
+        "embed",
+        help="write the embeddings of a dataset's captions and clips to a .safetensors file",
+        description="Embed every caption and clip with a model; the file (docs/embeddings.md) holds the ids, "
+        "captions, classes and media paths, and which clips miss a modality.",
+    )
+    _add_model_and_data(p)
+    p.add_argument("--out", required=True, help="the embedding file to write (.safetensors)")
+    p.set_defaults(func=_run_embed)
+
+
+def _run_embed(args: argparse.Namespace) -> int:
+    from .embeddings import save_embeddings
+    from .evaluate import embed_dataset
+
+    model, dataset = _load_model_and_data(args)
+    emb, meta = embed_dataset(model, dataset, args.batch_size, progress=not args.quiet)
+    meta.model = args.model
+    save_embeddings(args.out, emb, meta)
+    if not args.quiet:
+        print(f"wrote {len(meta.ids)} clips and {len(meta.captions or [])} captions to {args.out}")
+    return 0
+
+
+_SUBCOMMANDS = (_add_world, _add_train, _add_eval, _add_embed)
 
 
 def build_parser() -> argparse.ArgumentParser:

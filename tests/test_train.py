@@ -1,0 +1,217 @@
+"""The trainer end to end on a tiny generated world: smoke run, save/load, kill and resume, DDP.
+
+Every run uses the "smoke" preset (a tiny model, batch 8, 2 steps per epoch on 16 clips) and one
+decoded-tensor cache built once for the module, so that a run takes a second or two.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from gramviz.cli import main as cli_main
+from gramviz.models import load_model
+from gramviz.train import EpochBatches, caption_draws, get_lr, main, train
+from gramviz.training.config import PRESETS, TrainConfig, load_config, parse_override
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """16 training and 8 validation clips (8 frames of 32x32) and their decoded-tensor cache."""
+    import gramviz.world
+    from gramviz import ClipDataset, ClipSettings, open_cache
+
+    root = tmp_path_factory.mktemp("world")
+    for split, n in (("train", 16), ("val", 8)):
+        gramviz.world.generate(root / split, n=n, split=split, workers=2, progress=False, frames=8, size=32)
+        model = PRESETS["smoke"]["model"]  # the cache holds clips decoded as this model wants them
+        settings = ClipSettings(model["num_frames"], tuple(model["frame_size"]), 16000, 3.0)
+        open_cache(ClipDataset(root / split / "captions.jsonl", settings), root / "cache" / split, progress=False)
+    return root
+
+
+def smoke_args(world: Path, out: Path, *sets: str, val: bool = True) -> list[str]:
+    sets = ("progress=false", f"train_data={world / 'train'}", f"out_dir={out}", f"cache_dir={world / 'cache'}",
+            f"val_data={world / 'val' if val else 'none'}", *sets)
+    return ["--preset", "smoke", *(x for s in sets for x in ("--set", s))]
+
+
+def read_log(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+
+
+def without_timing(records: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if k != "clips_per_s"} for r in records]
+
+
+def test_smoke_training_through_the_cli_writes_log_checkpoint_and_final(world, tmp_path):
+    out = tmp_path / "run"
+    assert cli_main(["train", *smoke_args(world, out)]) == 0
+    log = read_log(out)
+    steps = [r for r in log if "loss" in r]
+    evals = [r for r in log if "val/t2va/R@1" in r]
+    assert [r["step"] for r in steps] == [1, 2, 3, 4]  # 2 epochs of 16 // 8 steps
+    assert all({"loss", "temperature", "lr", "grad_norm", "clips_per_s"} <= set(r) for r in steps)
+    assert all(torch.isfinite(torch.tensor(r["loss"])) and r["clips_per_s"] > 0 for r in steps)
+    assert [(r["step"], r["epoch"]) for r in evals] == [(2, 1), (4, 2)]
+    assert 0 <= evals[-1]["val/t2va/R@1"] <= 1 and "val/cls/top1" in evals[-1]
+    card = json.loads((out / "final" / "card.json").read_text())
+    assert card["command"].startswith("gramviz train --preset smoke") and card["seed"] == 0
+    assert card["config"]["batch_size"] == 8 and card["data"]["train"]["clips"] == 16
+    assert card["data"]["val"] == {"path": str(world / "val"), "clips": 8, "captions": 24}
+    assert card["training"]["steps"] == 4 and card["training"]["clips_per_s"] > 0
+    assert card["metrics"] == {k: v for k, v in evals[-1].items() if k.startswith("val/")}
+    assert {"machine", "saved"} <= set(card)
+    assert (out / "checkpoint" / "state.json").is_file() and not (out / "checkpoint.old").exists()
+
+
+def test_resume_after_a_kill_gives_the_uninterrupted_run(world, tmp_path):
+    # DAM (random hard negatives) and dropout make every RNG matter; 3 epochs of 2 steps
+    sets = ("dam=true", "epochs=3", "checkpoint_every=3")
+    reference = train(load_config(preset="smoke", overrides=[*smoke_args(world, tmp_path / "ref", *sets)[3::2]]))
+    killed = tmp_path / "killed"
+    assert main([*smoke_args(world, killed, *sets), "--set", "stop_at_step=4"]) == 0
+    assert not (killed / "final").exists()  # killed after step 4; the last checkpoint is step 3's
+    assert json.loads((killed / "checkpoint" / "state.json").read_text())["step"] == 3
+    assert main([*smoke_args(world, killed, *sets), "--resume"]) == 0
+
+    final, resumed = load_file(tmp_path / "ref" / "final" / "model.safetensors"), load_file(killed / "final" / "model.safetensors")
+    assert final.keys() == resumed.keys()
+    assert all(torch.equal(final[k], resumed[k]) for k in final)
+    assert without_timing(read_log(killed)) == without_timing(read_log(tmp_path / "ref"))
+    assert json.loads((killed / "final" / "card.json").read_text())["metrics"] == reference.metrics != {}
+
+    # the saved model gives the in-memory model's embeddings
+    loaded = load_model(tmp_path / "ref" / "final")
+    batch = {"text": ["a red ball bounces", "something else"], "video": torch.rand(2, 8, 3, 32, 32), "audio": torch.randn(2, 48000)}
+    reference.model.eval()
+    for m, e in reference.model.encode(batch).items():
+        assert torch.equal(loaded.encode(batch)[m], e)
+
+
+def test_two_process_ddp_equals_one_process_on_the_global_batch(world, tmp_path):
+    sets = ("dtype=float64", "model.dropout=0", "epochs=2")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "gramviz.train",
+           *smoke_args(world, tmp_path / "ddp", *sets, "batch_size=4", val=False)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert proc.returncode == 0, "\n".join(line for line in proc.stderr.splitlines() if "Error" in line)[-3000:]
+    assert main(smoke_args(world, tmp_path / "one", *sets, "batch_size=8", val=False)) == 0
+
+    ddp, one = (load_file(tmp_path / name / "final" / "model.safetensors") for name in ("ddp", "one"))
+    for k in one:
+        torch.testing.assert_close(ddp[k], one[k], rtol=1e-9, atol=1e-9)
+    log_ddp, log_one = read_log(tmp_path / "ddp"), read_log(tmp_path / "one")
+    assert [r["step"] for r in log_ddp] == [r["step"] for r in log_one] == [1, 2, 3, 4]
+    for a, b in zip(log_ddp, log_one):  # the temperature is shared through DDP's gradient averaging
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-9) and a["temperature"] == pytest.approx(b["temperature"], rel=1e-9)
+    card = json.loads((tmp_path / "ddp" / "final" / "card.json").read_text())
+    assert card["training"]["world_size"] == 2 and card["training"]["global_batch"] == 8
+
+
+@pytest.mark.parametrize(
+    "sets, term",
+    [
+        (("loss=gram",), None),
+        (("loss=pairwise",), None),
+        (("loss=fused",), None),
+        (("loss=gram", "dam=true", "dam_weight=0.5"), "loss_dam"),
+        (("loss=fused", "extra_term=video_audio", "extra_weight=0.3"), "loss_extra"),
+    ],
+)
+def test_each_loss_option_trains(world, tmp_path, sets, term):
+    result = main(smoke_args(world, tmp_path, *sets, "epochs=1", val=False))
+    assert result == 0
+    (last,) = [r for r in read_log(tmp_path) if r["step"] == 2]
+    assert torch.isfinite(torch.tensor(last["loss"]))
+    if term == "loss_dam":
+        assert last["loss"] == pytest.approx(last["loss_contrastive"] + 0.5 * last["loss_dam"], rel=1e-6)
+    elif term == "loss_extra":
+        assert last["loss"] == pytest.approx(last["loss_contrastive"] + 0.3 * last["loss_extra"], rel=1e-6)
+    else:
+        assert last["loss"] == last["loss_contrastive"]
+
+
+def test_set_values_are_parsed_by_field_type():
+    assert parse_override("batch_size=16") == (["batch_size"], 16)
+    assert parse_override("lr=3e-4") == (["lr"], 3e-4)
+    assert parse_override("dam=yes") == (["dam"], True)
+    assert parse_override("val_data=none") == (["val_data"], None)
+    assert parse_override("betas=0.9,0.95") == (["betas"], (0.9, 0.95))
+    assert parse_override("model.embed_dim=128") == (["model", "embed_dim"], 128)
+    assert parse_override("model.frame_size=[16, 24]") == (["model", "frame_size"], (16, 24))
+    cfg = load_config(preset="smoke", overrides=["train_data=d", "model.embed_dim=16", "lr=1"])
+    assert cfg.model["embed_dim"] == 16 and cfg.model["text_width"] == 32 and cfg.lr == 1.0
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["batch_sze=4"], "unknown training option 'batch_sze' (did you mean 'batch_size'?)"),
+        (["batch_size=four"], "expected int"),
+        (["batch_size=0"], "batch_size must be at least 1"),
+        (["loss=cosine"], "loss must be one of"),
+        (["dam=maybe"], "expected true or false"),
+        (["model.embed_dimm=4"], "unknown model option 'embed_dimm'"),
+        (["model.dam=true"], "set the training option dam"),
+        (["epochs"], "expects key=value"),
+        (["extra_weight=0.5"], "extra_weight is set but extra_term is None"),
+        (["train_data="], "train_data is required"),
+    ],
+)
+def test_bad_options_give_clear_errors(overrides, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)").replace("?", r"\?")):
+        load_config(preset="smoke", overrides=["train_data=d", *overrides])
+
+
+def test_config_files_and_presets(tmp_path, capsys):
+    world_small = load_config(REPO / "configs" / "world-small.toml")
+    assert world_small == load_config(preset="world-small")  # the file documents the preset
+    smoke = load_config(REPO / "configs" / "smoke.toml", overrides=["train_data=x"])
+    assert smoke.model["embed_dim"] == PRESETS["smoke"]["model"]["embed_dim"]
+    (tmp_path / "c.json").write_text(json.dumps({"preset": "smoke", "train_data": "d", "batch_size": 4, "model": {"embed_dim": 8}}))
+    cfg = load_config(tmp_path / "c.json", overrides=["batch_size=2"])
+    assert (cfg.batch_size, cfg.model["embed_dim"], cfg.epochs) == (2, 8, 2)
+    (tmp_path / "bad.toml").write_text('train_data = "d"\nlearning_rate = 0.1\n')
+    with pytest.raises(ValueError, match="unknown training option 'learning_rate'"):
+        load_config(tmp_path / "bad.toml")
+    with pytest.raises(SystemExit) as e:  # the command line reports it with status 2
+        cli_main(["train", "--config", str(tmp_path / "bad.toml")])
+    assert e.value.code == 2 and "learning_rate" in capsys.readouterr().err
+
+
+def test_fresh_run_refuses_to_overwrite_a_checkpoint_and_resume_needs_one(world, tmp_path):
+    with pytest.raises(ValueError, match="no checkpoint"):
+        main([*smoke_args(world, tmp_path), "--resume"])
+    (tmp_path / "checkpoint").mkdir()
+    for name in ("state.json", "tensors.safetensors"):
+        (tmp_path / "checkpoint" / name).write_text("{}")
+    with pytest.raises(ValueError, match="holds a checkpoint: pass --resume"):
+        main(smoke_args(world, tmp_path))
+
+
+def test_schedule_and_batches():
+    cfg = TrainConfig(lr=1.0, warmup_steps=3, min_lr_ratio=0.1)
+    lrs = [get_lr(s, cfg, 13) for s in range(13)]
+    assert lrs[:3] == pytest.approx([1 / 3, 2 / 3, 1.0]) and lrs[3] == 1.0
+    assert lrs[-1] > 0.1 and all(a >= b for a, b in zip(lrs[3:], lrs[4:]))
+    assert get_lr(13, cfg, 13) == pytest.approx(0.1)
+    # two ranks with batch 3 see the global batches of one process with batch 6, in rank order
+    one, ranks = EpochBatches(20, 6, seed=5), [EpochBatches(20, 3, seed=5, rank=r, world=2) for r in range(2)]
+    for s in (one, *ranks):
+        s.set_epoch(2)
+    assert [a + b for a, b in zip(*ranks)] == list(one) and len(one) == 3
+    full = list(one)
+    one.set_epoch(2, start=1)  # resume: the first batch is skipped
+    assert len(one) == 2 and list(one) == full[1:]
+    first = EpochBatches(20, 6, seed=5)
+    first.set_epoch(3)
+    assert list(first) != list(EpochBatches(20, 6, seed=5))  # a new permutation each epoch
+    assert torch.equal(caption_draws(0, 1, 10), caption_draws(0, 1, 10)) and not torch.equal(caption_draws(0, 1, 10), caption_draws(0, 2, 10))
