@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 EXTRAS := viz,app,notebooks,dev
 
-.PHONY: setup test bench gallery constraints clean
+.PHONY: setup test bench gallery train-default constraints clean
 
 setup: $(STAMP)
 
@@ -25,6 +25,19 @@ bench: $(STAMP)
 # docs/gallery: every figure of gramviz.viz as offline HTML plus a PNG screenshot (needs Chromium)
 gallery: $(STAMP)
 	$(PY) docs/make_gallery.py
+
+# The bundled default model: generate the world's train/val/test splits, train with
+# configs/world-small.toml, evaluate on the test split, and copy the result into the package.
+WORLD := data/world
+$(WORLD)/%/captions.jsonl: | $(STAMP)
+	$(PY) -m gramviz world --split $* --n $(if $(filter train,$*),4000,$(if $(filter val,$*),500,1000)) --out $(WORLD)/$* --quiet
+
+train-default: $(STAMP) $(WORLD)/train/captions.jsonl $(WORLD)/val/captions.jsonl $(WORLD)/test/captions.jsonl
+	rm -rf runs/world-small
+	$(PY) -m gramviz train --config configs/world-small.toml
+	$(PY) -m gramviz eval --model runs/world-small/final --data $(WORLD)/test --no-rerank
+	rm -rf gramviz/models/bundled/world-small
+	cp -r runs/world-small/final gramviz/models/bundled/world-small
 
 # Re-pin what CI installs after changing dependencies: make constraints
 constraints: $(STAMP)
