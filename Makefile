@@ -35,7 +35,7 @@ $(WORLD)/%/captions.jsonl: | $(STAMP)
 train-default: $(STAMP) $(WORLD)/train/captions.jsonl $(WORLD)/val/captions.jsonl $(WORLD)/test/captions.jsonl
 	rm -rf runs/world-small
 	$(PY) -m gramviz train --config configs/world-small.toml
-	$(PY) -m gramviz eval --model runs/world-small/final --data $(WORLD)/test --no-rerank
+	$(PY) -m gramviz eval --model runs/world-small/final --data $(WORLD)/test --no-rerank --json --quiet > runs/world-small/final/eval_test.json
 	rm -rf gramviz/models/bundled/world-small
 	cp -r runs/world-small/final gramviz/models/bundled/world-small
 

@@ -1,0 +1,34 @@
+"""The bundled default model: it loads by name, says how it was made, and retrieves world clips."""
+
+import json
+
+import pytest
+
+import gramviz
+from gramviz.evaluate import evaluate
+from gramviz.models import bundled_models
+
+
+@pytest.fixture(scope="module")
+def model():
+    if "world-small" not in bundled_models():
+        pytest.skip("world-small is not bundled")
+    return gramviz.load_model("world-small")
+
+
+def test_card_records_how_it_was_trained(model):
+    from gramviz.models.io import BUNDLED_DIR
+
+    card = json.loads((BUNDLED_DIR / "world-small" / "card.json").read_text())
+    assert card["command"].startswith("gramviz train --config configs/world-small.toml")
+    assert card["data"]["train"]["clips"] > 0 and card["training"]["steps"] > 0
+    assert card["config"]["loss"] == "gram" and card["seed"] == 0
+    assert (BUNDLED_DIR / "world-small" / "model.safetensors").stat().st_size < 20e6
+
+
+def test_retrieves_freshly_generated_test_clips(model, tmp_path):
+    # 40 clips of the test split drawn with another seed than the shipped evaluation
+    gramviz.world.generate(tmp_path, n=40, seed=123, split="test", progress=False)
+    dataset = gramviz.ClipDataset(tmp_path / "captions.jsonl")
+    metrics = evaluate(model, dataset)
+    assert metrics["t2va/R@1"] >= 0.8 and metrics["va2t/R@1"] >= 0.8
