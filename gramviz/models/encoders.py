@@ -7,6 +7,8 @@ linear projection); `GRAMModel` L2-normalises the vectors.
 
 from __future__ import annotations
 
+import abc
+
 import torch
 from torch import Tensor, nn
 
@@ -23,7 +25,7 @@ def masked_mean(tokens: Tensor, mask: Tensor | None) -> Tensor:
     return tokens.masked_fill(~keep, 0.0).sum(dim=1) / keep.sum(dim=1).clamp(min=1).to(tokens.dtype)
 
 
-class TokenEncoder(nn.Module):
+class TokenEncoder(nn.Module, metaclass=abc.ABCMeta):
     """Base of the built-in encoders: ``tokens`` in a subclass, pooling and projection here.
 
     Args:
@@ -36,9 +38,9 @@ class TokenEncoder(nn.Module):
         self.width = width
         self.head = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, embed_dim))
 
+    @abc.abstractmethod
     def tokens(self, inputs) -> tuple[Tensor, Tensor | None]:
         """Unpooled tokens (B, L, W) and a (B, L) bool mask of real tokens (None: all real)."""
-        raise NotImplementedError
 
     def pool(self, tokens: Tensor, mask: Tensor | None) -> Tensor:
         """(B, L, W) tokens -> (B, D) embedding before normalisation."""
