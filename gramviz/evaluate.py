@@ -49,6 +49,7 @@ __all__ = [
     "clip_settings",
     "confusion",
     "embed_dataset",
+    "encode_class_prompts",
     "evaluate",
     "evaluate_embeddings",
     "format_table",
@@ -168,19 +169,41 @@ def _class_names(dataset: Any) -> list[str] | None:
     return classes if all(isinstance(n, str) for n in classes) else None
 
 
-def class_prompts(dataset: Any) -> list[str] | None:
+def class_prompts(dataset: Any) -> list[list[str]] | None:
     """Text prompts of the dataset's classes, by class index, for zero-shot classification.
 
-    The generated world's classes get `gramviz.world.class_prompt` for all 20 classes ("a
-    bouncing ball", ...); other datasets their class names; None when there are no classes or
-    some class index has no name.
+    Each class gets a list of prompts whose embeddings are averaged (`encode_class_prompts`). The
+    generated world's 20 classes get `gramviz.world.class_prompt_ensemble` ("a bouncing ball",
+    "A ball hops.", ...: every way its captions name the class); other datasets their class name
+    alone. None when there are no classes or some class index has no name.
     """
     classes = list(getattr(dataset, "classes", None) or [])
     if classes and _world_class_names(classes) is not None:
-        from .world import CLASSES, class_prompt
+        from .world import CLASSES, class_prompt_ensemble
 
-        return [class_prompt(i) for i in range(len(CLASSES))]
-    return _class_names(dataset)
+        return [class_prompt_ensemble(i) for i in range(len(CLASSES))]
+    names = _class_names(dataset)
+    return None if names is None else [[name] for name in names]
+
+
+def encode_class_prompts(model: nn.Module, prompts: Sequence[Sequence[str]], batch_size: int = 64) -> Tensor:
+    """(C, D) class anchors: for each class the mean of its prompts' unit text embeddings, scaled
+    back to unit length (prompt ensembling, as CLIP-style zero-shot classifiers do).
+
+    Example:
+        >>> anchors = encode_class_prompts(model, [["a bouncing ball", "A ball hops."], ["a sliding block"]])  # doctest: +SKIP
+        >>> anchors.shape  # doctest: +SKIP
+        torch.Size([2, 256])
+    """
+    if not prompts or any(isinstance(p, str) or not p for p in prompts):
+        raise ValueError("prompts must be a non-empty list of non-empty lists of strings, one list per class")
+    flat = [text for group in prompts for text in group]
+    with _inference(model):
+        chunks = [flat[i : i + batch_size] for i in range(0, len(flat), batch_size)]
+        emb = torch.cat([model.encode({"text": chunk})["text"].detach().float().cpu() for chunk in chunks])
+    emb = torch.nn.functional.normalize(emb, dim=1)
+    groups = torch.split(emb, [len(group) for group in prompts])
+    return torch.nn.functional.normalize(torch.stack([g.mean(0) for g in groups]), dim=1)
 
 
 def _metadata(dataset: Any, rows: _Rows, model_name: str | None) -> EmbeddingMetadata:
@@ -268,12 +291,6 @@ def open_dataset(data: str | Path, model: nn.Module | None = None) -> ClipDatase
     return ClipDataset(path / "captions.jsonl" if path.is_dir() else path, clip_settings(model))
 
 
-def _encode_prompts(model: nn.Module, prompts: list[str], batch_size: int) -> Tensor:
-    with _inference(model):
-        chunks = [prompts[i : i + batch_size] for i in range(0, len(prompts), batch_size)]
-        return torch.cat([model.encode({"text": chunk})["text"].detach().float().cpu() for chunk in chunks])
-
-
 def _dam_metrics(
     model: nn.Module, emb: dict[str, Tensor], meta: EmbeddingMetadata, tokens: Any, measure: str, progress: bool
 ) -> dict[str, float]:
@@ -319,8 +336,9 @@ def evaluate(
 ) -> dict[str, float]:
     """Embed a dataset with ``model`` and compute every metric of `evaluate_embeddings`.
 
-    Classification uses `class_prompts` (the world's prompts such as "a bouncing ball", or the
-    dataset's class names) encoded by the model as text anchors; it is skipped when the dataset
+    Classification uses `class_prompts` (for the world, every way its captions name a class, such
+    as "a bouncing ball" and "A ball hops."; else the dataset's class names) averaged into one
+    text anchor per class by `encode_class_prompts`; it is skipped when the dataset
     has no classes or the model no text encoder. With ``rerank`` and a model with a DAM head, the
     top `DAM_TOP_K` clips of each caption (and captions of each clip) are also re-ranked by the
     DAM matching probability, as in the paper, under the extra directions ``t2va_dam`` and
@@ -337,6 +355,6 @@ def evaluate(
     dam = rerank and _has_dam(model)
     emb, meta, tokens = _embed(model, dataset, batch_size, progress, tokens=dam)
     prompts = class_prompts(dataset)
-    class_text = _encode_prompts(model, prompts, batch_size) if prompts and "text" in emb else None
+    class_text = encode_class_prompts(model, prompts, batch_size) if prompts and "text" in emb else None
     out = evaluate_embeddings(emb, meta, class_text, measure)
     return (out | _dam_metrics(model, emb, meta, tokens, measure, progress)) if dam else out

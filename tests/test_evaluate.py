@@ -22,6 +22,7 @@ from gramviz.evaluate import (
     class_prompts,
     confusion,
     embed_dataset,
+    encode_class_prompts,
     evaluate,
     evaluate_embeddings,
     format_table,
@@ -238,11 +239,33 @@ def test_embed_dataset_over_a_generated_world(world):
 
 def test_evaluate_a_model_on_a_generated_world(world):
     dataset = ClipDataset(world / "captions.jsonl", SETTINGS)
-    assert class_prompts(dataset) == [gramviz.world.class_prompt(i) for i in range(20)]
-    assert class_prompts(dataset)[0] == "a bouncing ball"
+    prompts = class_prompts(dataset)
+    assert prompts == [gramviz.world.class_prompt_ensemble(i) for i in range(20)]
+    assert prompts[0][0] == "a bouncing ball" and "A ball hops." in prompts[0]
+    assert all(gramviz.world.class_prompt(i) == prompts[i][0] for i in range(20))
     out = evaluate(StandIn(), dataset, batch_size=4)
     assert set(out) == KEYS | CLS_KEYS | MISSING_KEYS
     assert out["t2va/n"] == out["cls/n"] == 8 and out["missing/audio"] == 0
+
+
+def test_class_anchors_are_the_renormalised_mean_of_the_prompt_embeddings():
+    model = StandIn()
+    prompts = [["a bouncing ball", "A ball hops.", "A disc bounces."], ["a sliding block"]]
+    anchors = encode_class_prompts(model, prompts, batch_size=2)  # batches split across classes
+    for c, group in enumerate(prompts):
+        rows = torch.stack([model.encode({"text": [p]})["text"][0] for p in group]).double()
+        mean = rows.mean(0)
+        assert torch.allclose(anchors[c].double(), mean / mean.norm(), atol=1e-6)
+    assert torch.allclose(anchors.norm(dim=1), torch.ones(2))
+    for bad in ([], [[]], ["a bouncing ball"]):
+        with pytest.raises(ValueError, match="one list per class"):
+            encode_class_prompts(model, bad)
+
+
+def test_datasets_with_plain_class_names_get_one_prompt_per_class():
+    dataset = types.SimpleNamespace(classes=["dog", "cat"])
+    assert class_prompts(dataset) == [["dog"], ["cat"]]
+    assert class_prompts(types.SimpleNamespace(classes=[])) is None
 
 
 def test_clips_missing_audio_are_embedded_as_zero_rows_and_counted(world):

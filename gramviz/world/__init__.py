@@ -13,6 +13,7 @@ Example:
     (2, 128, 128, 3)
 """
 
+from .captions import class_prompt_ensemble
 from .config import DEFAULT_COVERAGE, WorldConfig
 from .factors import (
     AUDIBLE_ONLY,
@@ -49,6 +50,7 @@ __all__ = [
     "class_id",
     "class_name",
     "class_prompt",
+    "class_prompt_ensemble",
     "draw_sample",
     "draw_samples",
     "generate",

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .factors import Factors
+from .factors import CLASSES, Factors, class_prompt
 
-__all__ = ["Caption", "make_captions"]
+__all__ = ["Caption", "class_prompt_ensemble", "make_captions"]
 
 _SIZE = {"small": ("small", "tiny", "little"), "medium": ("medium-sized", "mid-sized"), "large": ("large", "big", "huge")}
 _COLOUR = {
@@ -147,3 +147,22 @@ def make_captions(factors: Factors, coverage: dict[str, float], count: int, rng:
         template = _TEMPLATES[int(rng.integers(len(_TEMPLATES)))]
         captions.append(Caption(_fill(template, _phrases(factors, said, rng)), frozenset(said)))
     return captions
+
+
+def class_prompt_ensemble(cid: int) -> list[str]:
+    """Every way the captions name event class ``cid`` and nothing else: `class_prompt` first,
+    then each shape synonym with each motion phrase (e.g. "A ball hops.", "A disc bouncing up and
+    down."), for zero-shot classification by prompt ensembling (the mean of the prompts' unit
+    embeddings stands for the class). Only the class's words: no colour, place or sound.
+
+    Example:
+        >>> prompts = class_prompt_ensemble(0)
+        >>> prompts[:3], len(prompts)
+        (['a bouncing ball', 'A circle bounces.', 'A circle bouncing.'], 19)
+    """
+    shape, motion = CLASSES[cid]
+    prompts = [class_prompt(cid)]
+    for noun in _SHAPE[shape]:
+        for verb, ing in _MOTION[motion]:
+            prompts += [f"{_article(noun).capitalize()} {noun} {verb}.", f"{_article(noun).capitalize()} {noun} {ing}."]
+    return prompts
