@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 EXTRAS := viz,app,notebooks,dev
 
-.PHONY: setup test bench gallery train-default constraints clean
+.PHONY: setup test bench gallery train-default results constraints clean
 
 setup: $(STAMP)
 
@@ -38,6 +38,12 @@ train-default: $(STAMP) $(WORLD)/train/captions.jsonl $(WORLD)/val/captions.json
 	$(PY) -m gramviz eval --model runs/world-small/final --data $(WORLD)/test --no-rerank --json --quiet > runs/world-small/final/eval_test.json
 	rm -rf gramviz/models/bundled/world-small
 	cp -r runs/world-small/final gramviz/models/bundled/world-small
+
+# The loss comparison of docs/results.md (configs/study.toml): 5 variants x 3 seeds, evaluated on
+# the val, test and compositional splits; finished runs are kept, so a second call only summarises.
+results: $(STAMP) $(WORLD)/train/captions.jsonl $(WORLD)/val/captions.jsonl $(WORLD)/test/captions.jsonl $(WORLD)/compositional/captions.jsonl
+	$(PY) -m gramviz experiment --config configs/study.toml
+	$(PY) docs/make_results.py --study runs/study --out docs/results
 
 # Re-pin what CI installs after changing dependencies: make constraints
 constraints: $(STAMP)

@@ -178,7 +178,27 @@ def _run_embed(args: argparse.Namespace) -> int:
     return 0
 
 
-_SUBCOMMANDS = (_add_world, _add_train, _add_eval, _add_embed)
+def _add_experiment(subparsers) -> None:
+    from .experiment import add_arguments
+
+    p = subparsers.add_parser(
+        "experiment",
+        help="run a study: training variants x seeds, evaluated on every split, summarised",
+        description="Train every variant of a study file with every seed (same data and budget), evaluate "
+        "each on the study's splits, and write OUT_DIR/summary.json and OUT_DIR/table.md (mean +- std).",
+    )
+    add_arguments(p)
+    p.set_defaults(func=_run_experiment)
+
+
+def _run_experiment(args: argparse.Namespace) -> int:
+    from .experiment import main as experiment_main
+
+    argv = ["--config", args.config, *(x for item in args.overrides for x in ("--set", item))]
+    return experiment_main([*argv, *(["--only", args.only] if args.only else []), *(["--quiet"] if args.quiet else [])])
+
+
+_SUBCOMMANDS = (_add_world, _add_train, _add_eval, _add_embed, _add_experiment)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,293 @@
+"""Controlled comparisons of training variants: the study behind ``docs/results.md``.
+
+    gramviz experiment --config configs/study.toml [--set key=value ...] [--only gram,pairwise]
+
+A study file names a base training config, the seeds, the splits to evaluate on, and variants
+(each a few training options on top of the base). Every (variant, seed) is trained with the same
+data and budget, then evaluated on every split: retrieval in every direction, zero-shot
+classification and where the positives' small volumes come from (`geometry`). Each finished run
+writes ``<out>/<variant>/seed-<s>/result.json``, so an interrupted study picks up where it stopped.
+The summary (``summary.json``, ``table.md``) gives mean +- std over seeds and checks the goal:
+a GRAM variant beating the best cosine baseline on text -> video+audio R@1 by more than the
+seed-to-seed spread while its video -> audio R@1 reaches 90% of the world's ceiling.
+
+Example study file::
+
+    base = "configs/world-small.toml"
+    seeds = [0, 1, 2]
+    out_dir = "runs/study"
+    set = ["epochs=8"]
+    [eval]
+    test = "data/world/test"
+    [variants.gram]
+    loss = "gram"
+    [variants.pairwise]
+    loss = "pairwise"
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shlex
+import sys
+import time
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .gram import base_height
+
+__all__ = ["Study", "load_study", "geometry", "run_study", "summarise", "format_summary", "main"]
+
+HEADLINE = ("t2va/R@1", "va2t/R@1", "t2v/R@1", "t2a/R@1", "v2a/R@1", "a2v/R@1", "cls/top1")
+GEOMETRY = ("pos/base", "pos/height", "neg/height", "pos/volume", "neg/volume", "pos/cos_va")
+COSINE_LOSSES = ("pairwise", "fused")
+
+
+@dataclass
+class Study:
+    """A study: ``variants`` (name -> training options) x ``seeds``, evaluated on ``eval`` splits."""
+
+    base: str
+    variants: dict[str, dict[str, Any]]
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    eval: dict[str, str] = field(default_factory=dict)
+    out_dir: str = "runs/study"
+    set: list[str] = field(default_factory=list)
+    ceiling_split: str = "test"  # whose world.json gives the video -> audio ceiling of the goal
+
+
+def load_study(path: str | Path, overrides: Sequence[str] = ()) -> Study:
+    """Read a study TOML file; ``overrides`` (``key=value``) are added to every variant's options.
+
+    Relative paths in the file (base, eval splits) are taken from the working directory, as the
+    training configs' are. Raises ValueError naming the file and the problem.
+    """
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as err:
+        raise ValueError(f"{path}: cannot read the study file: {err}") from None
+    unknown = set(raw) - {f for f in Study.__dataclass_fields__}
+    if unknown:
+        raise ValueError(f"{path}: unknown keys {sorted(unknown)}; known: {sorted(Study.__dataclass_fields__)}")
+    if not raw.get("base") or not raw.get("variants"):
+        raise ValueError(f"{path}: a study needs 'base' (a training config) and at least one [variants.NAME]")
+    study = Study(**raw)
+    if not study.seeds or any(not isinstance(s, int) for s in study.seeds):
+        raise ValueError(f"{path}: seeds must be a non-empty list of integers, got {study.seeds!r}")
+    study.set = [*study.set, *overrides]
+    return study
+
+
+def _options(options: dict[str, Any]) -> list[str]:
+    """``{"loss": "gram", "model": {"embed_dim": 64}}`` -> ``["loss=gram", "model.embed_dim=64"]``."""
+    out = []
+    for key, value in options.items():
+        if key == "label":
+            continue
+        if isinstance(value, dict):
+            out += [f"{key}.{item}" for item in _options(value)]
+        else:
+            out.append(f"{key}={json.dumps(value) if not isinstance(value, str) else value}")
+    return out
+
+
+def geometry(emb: dict[str, Tensor], caption_clip: Sequence[int], seed: int = 0) -> dict[str, float]:
+    """Medians of the decomposition volume(text, video, audio) = base x height, over clips.
+
+    Each clip's first caption is its text. Positives: (text_i, video_i, audio_i); negatives:
+    (text_i, video_j, audio_j) for a seeded derangement j. base = area spanned by video and audio
+    (small when the two are collinear); height = distance of the text from their plane (small when
+    the three are coplanar). A negative shares its clip's base, so only heights tell them apart.
+    Also the median cosine between a clip's video and audio (``pos/cos_va``).
+
+    Example:
+        >>> e = {m: torch.nn.functional.normalize(torch.randn(6, 8), dim=1) for m in ("text", "video", "audio")}
+        >>> sorted(geometry(e, list(range(6))))[:3]
+        ['neg/height', 'neg/volume', 'pos/base']
+    """
+    first: dict[int, int] = {}
+    for row, clip in enumerate(caption_clip):
+        first.setdefault(int(clip), row)
+    clips = torch.tensor(sorted(first), dtype=torch.long)
+    clips = clips[(emb["video"][clips].norm(dim=1) > 0) & (emb["audio"][clips].norm(dim=1) > 0)]
+    if len(clips) < 2:
+        raise ValueError("geometry needs at least two clips with a caption, a video and an audio embedding")
+    t = emb["text"][[first[int(c)] for c in clips]].double()
+    v, a = emb["video"][clips].double(), emb["audio"][clips].double()
+    g = torch.Generator().manual_seed(seed)
+    shift = torch.randint(1, len(clips), (len(clips),), generator=g)
+    other = (torch.arange(len(clips)) + shift) % len(clips)  # never the clip itself
+    base, height = base_height(t, v, a)
+    neg_base, neg_height = base_height(t, v[other], a[other])
+    med = lambda x: float(x.median())  # noqa: E731
+    return {
+        "pos/base": med(base), "pos/height": med(height), "neg/height": med(neg_height),
+        "pos/volume": med(base * height), "neg/volume": med(neg_base * neg_height),
+        "pos/cos_va": med((v * a).sum(1)),
+    }
+
+
+def _eval_split(model: Any, path: str, cache: Path | None) -> tuple[dict[str, float], dict[str, Tensor], Any]:
+    """Metrics, embeddings and metadata of one split (decoded once into ``cache`` when given)."""
+    from .cache import open_cache
+    from .evaluate import class_prompts, embed_dataset, encode_class_prompts, evaluate_embeddings, open_dataset
+
+    dataset = open_dataset(path, model)
+    loaded = open_cache(dataset, cache, progress=False) if cache is not None else dataset
+    emb, meta = embed_dataset(model, loaded, progress=False)
+    prompts = class_prompts(dataset)
+    anchors = encode_class_prompts(model, prompts) if prompts else None
+    return evaluate_embeddings(emb, meta, anchors), emb, meta
+
+
+def run_one(study: Study, variant: str, seed: int, progress: bool = True) -> dict[str, Any]:
+    """Train one (variant, seed) unless its result exists, evaluate it; the result dict."""
+    from .models import load_model
+    from .train import train
+    from .training.config import load_config
+
+    out = Path(study.out_dir) / variant / f"seed-{seed}"
+    done = out / "result.json"
+    if done.exists():
+        return json.loads(done.read_text())
+    options = [*_options(study.variants[variant]), *study.set, f"seed={seed}", f"out_dir={out}",
+               f"progress={'true' if progress else 'false'}"]
+    cfg = load_config(study.base, None, options)
+    if not (out / "final").exists():  # resume a run killed mid-way
+        command = shlex.join(["gramviz", "train", "--config", study.base, *(f"--set={o}" for o in options)])
+        train(cfg, resume=(out / "checkpoint").exists(), command=command)
+    model = load_model(out / "final")
+    card = json.loads((out / "final" / "card.json").read_text())
+    result: dict[str, Any] = {"variant": variant, "seed": seed, "options": options,
+                              "training": card.get("training", {}), "splits": {}}
+    cache_root = Path(cfg.cache_dir) if cfg.cache_dir else None
+    for name, path in study.eval.items():
+        t0 = time.perf_counter()
+        metrics, emb, meta = _eval_split(model, path, None if cache_root is None else cache_root / name)
+        result["splits"][name] = {**metrics, **geometry(emb, meta.caption_clip, seed),
+                                  "eval_s": round(time.perf_counter() - t0, 2)}
+        if seed == study.seeds[0]:
+            torch.save({m: e.half() for m, e in emb.items()} | {"caption_clip": torch.tensor(meta.caption_clip)},
+                       out / f"embeddings-{name}.pt")
+    done.write_text(json.dumps(result, indent=1))
+    return result
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    mean = sum(values) / len(values)
+    std = math.sqrt(sum((x - mean) ** 2 for x in values) / (len(values) - 1)) if len(values) > 1 else 0.0
+    return mean, std
+
+
+def _ceiling(study: Study) -> float | None:
+    path = study.eval.get(study.ceiling_split)
+    world = Path(path) / "world.json" if path else None
+    if world is None or not world.exists():
+        return None
+    return float(json.loads(world.read_text())["oracle"]["video_to_audio"]["R@1"])
+
+
+def summarise(study: Study, results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean and sample std over seeds of every metric, per variant and split, and the goal check."""
+    table: dict[str, dict[str, dict[str, list[float]]]] = {}
+    for r in results:
+        for split, metrics in r["splits"].items():
+            cell = table.setdefault(r["variant"], {}).setdefault(split, {})
+            for key, value in metrics.items():
+                cell.setdefault(key, []).append(float(value))
+    stats = {v: {s: {k: _mean_std(x) for k, x in cell.items()} for s, cell in splits.items()}
+             for v, splits in table.items()}
+    summary: dict[str, Any] = {"seeds": study.seeds, "stats": stats, "ceiling_v2a": _ceiling(study)}
+    split = study.ceiling_split
+    loss_of = {v: dict(o).get("loss", "gram") for v, o in study.variants.items()}
+    cosine = [v for v in stats if loss_of.get(v) in COSINE_LOSSES and split in stats[v]]
+    gram = [v for v in stats if loss_of.get(v) == "gram" and split in stats[v]]
+    if cosine and gram:
+        best_cos = max(cosine, key=lambda v: stats[v][split]["t2va/R@1"][0])
+        goal = {}
+        for v in gram:
+            (m, s), (mc, sc) = stats[v][split]["t2va/R@1"], stats[best_cos][split]["t2va/R@1"]
+            v2a = stats[v][split]["v2a/R@1"][0]
+            ceiling = summary["ceiling_v2a"]
+            goal[v] = {"t2va_gain": m - mc, "spread": max(s, sc), "beats_cosine": m - mc > max(s, sc),
+                       "v2a_of_ceiling": v2a / ceiling if ceiling else None,
+                       "aligns_va": bool(ceiling) and v2a >= 0.9 * ceiling}
+            goal[v]["met"] = goal[v]["beats_cosine"] and goal[v]["aligns_va"]
+        summary["goal"] = {"split": split, "best_cosine": best_cos, "variants": goal}
+    return summary
+
+
+def format_summary(summary: dict[str, Any], keys: Sequence[str] = HEADLINE + GEOMETRY) -> str:
+    """Markdown tables, one per split: a row per variant, ``mean +- std`` per metric."""
+    lines = []
+    splits = sorted({s for v in summary["stats"].values() for s in v})
+    for split in splits:
+        lines += [f"**{split}** (mean ± std over seeds {summary['seeds']})", "",
+                  "| variant | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+        for variant, per in summary["stats"].items():
+            cells = [f"{per[split][k][0]:.3f} ± {per[split][k][1]:.3f}" if k in per.get(split, {}) else "-"
+                     for k in keys]
+            lines.append(f"| {variant} | " + " | ".join(cells) + " |")
+        lines.append("")
+    goal = summary.get("goal")
+    if goal:
+        lines.append(f"Goal on {goal['split']} (best cosine baseline: {goal['best_cosine']}; "
+                     f"video -> audio ceiling {summary['ceiling_v2a']}):")
+        lines.append("")
+        for v, g in goal["variants"].items():
+            share = "n/a" if g["v2a_of_ceiling"] is None else f"{g['v2a_of_ceiling']:.0%}"
+            lines.append(f"- {v}: t2va R@1 {g['t2va_gain']:+.3f} vs {goal['best_cosine']} (spread "
+                         f"{g['spread']:.3f}), v2a R@1 at {share} of the ceiling: goal {'met' if g['met'] else 'not met'}")
+    return "\n".join(lines) + "\n"
+
+
+def run_study(study: Study, only: Sequence[str] | None = None, progress: bool = True) -> dict[str, Any]:
+    """Train and evaluate every (variant, seed) not yet done; write summary.json and table.md."""
+    names = list(only) if only else list(study.variants)
+    missing = [n for n in names if n not in study.variants]
+    if missing:
+        raise ValueError(f"unknown variants {missing}; the study has {list(study.variants)}")
+    results = []
+    for variant in names:
+        for seed in study.seeds:
+            if progress:
+                print(f"== {variant}, seed {seed}", file=sys.stderr)
+            results.append(run_one(study, variant, seed, progress))
+    summary = summarise(study, results)
+    out = Path(study.out_dir)
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    (out / "table.md").write_text(format_summary(summary))
+    return summary
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The options of ``gramviz experiment``."""
+    parser.add_argument("--config", required=True, help="a study TOML file (e.g. configs/study.toml)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="a training option for every run, e.g. --set epochs=2 (repeatable)")
+    parser.add_argument("--only", default=None, help="comma-separated variants to run (default: all)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``gramviz experiment``: run (or finish) a study and print its tables."""
+    parser = add_arguments(argparse.ArgumentParser(prog="gramviz experiment", description=__doc__.split("\n")[0]))
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    study = load_study(args.config, args.overrides)
+    summary = run_study(study, args.only.split(",") if args.only else None, progress=not args.quiet)
+    print(format_summary(summary), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""The study runner: a tiny study end to end, its statistics against a hand computation, the goal
+check, resuming a study, and the geometry of the volume decomposition against numpy."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from gramviz.cli import main as cli_main
+from gramviz.experiment import Study, format_summary, geometry, load_study, summarise
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    import gramviz.world
+
+    root = tmp_path_factory.mktemp("world")
+    for split, n in (("train", 16), ("test", 8)):
+        gramviz.world.generate(root / split, n=n, split=split, workers=2, progress=False, frames=8, size=32)
+    return root
+
+
+def _study_file(root, out):
+    (root / "base.toml").write_text(f'preset = "smoke"\ntrain_data = "{root / "train"}"\nepochs = 1\n'
+                                   f'cache_dir = "{root / "cache"}"\n')
+    path = root / "study.toml"
+    path.write_text(f'base = "{root / "base.toml"}"\nseeds = [0, 1]\nout_dir = "{out}"\nset = ["batch_size=8"]\n'
+                    f'[eval]\ntest = "{root / "test"}"\n[variants.gram]\nloss = "gram"\n'
+                    f'[variants.pairwise]\nloss = "pairwise"\n')
+    return path
+
+
+def test_a_tiny_study_runs_end_to_end_and_resumes(world, tmp_path, capsys):
+    out = tmp_path / "study"
+    assert cli_main(["experiment", "--config", str(_study_file(world, out)), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "| gram |" in printed and "| pairwise |" in printed and "Goal on test" in printed
+    runs = {(v, s): json.loads((out / v / f"seed-{s}" / "result.json").read_text())
+            for v in ("gram", "pairwise") for s in (0, 1)}
+    summary = json.loads((out / "summary.json").read_text())
+    for variant in ("gram", "pairwise"):
+        values = [runs[variant, s]["splits"]["test"]["t2va/R@1"] for s in (0, 1)]
+        mean, std = summary["stats"][variant]["test"]["t2va/R@1"]
+        assert mean == pytest.approx(np.mean(values)) and std == pytest.approx(np.std(values, ddof=1))
+    assert runs["gram", 0]["splits"]["test"]["t2va/n"] == 8 and "pos/height" in runs["gram", 1]["splits"]["test"]
+    assert "loss=pairwise" in runs["pairwise", 1]["options"] and "seed=1" in runs["pairwise", 1]["options"]
+    assert (out / "gram" / "seed-0" / "embeddings-test.pt").exists()  # the first seed's, for figures
+    assert summary["goal"]["best_cosine"] == "pairwise" and summary["ceiling_v2a"] > 0
+    # a second call trains nothing: finished runs are read back
+    stamp = (out / "gram" / "seed-0" / "result.json").stat().st_mtime_ns
+    assert cli_main(["experiment", "--config", str(world / "study.toml"),
+                     "--only", "gram", "--quiet"]) == 0
+    assert (out / "gram" / "seed-0" / "result.json").stat().st_mtime_ns == stamp
+
+
+def _hand_summary_input():
+    study = Study(base="b.toml", seeds=[0, 1, 2], eval={"test": "nowhere"},
+                  variants={"g": {"loss": "gram"}, "p": {"loss": "pairwise"}, "f": {"loss": "fused"}})
+    t2va = {"g": [0.80, 0.82, 0.84], "p": [0.70, 0.75, 0.80], "f": [0.60, 0.60, 0.60]}
+    v2a = {"g": [0.30, 0.30, 0.30], "p": [0.1, 0.1, 0.1], "f": [0.1, 0.1, 0.1]}
+    results = [{"variant": v, "seed": s, "splits": {"test": {"t2va/R@1": t2va[v][i], "v2a/R@1": v2a[v][i]}}}
+               for v in t2va for i, s in enumerate(study.seeds)]
+    return study, results
+
+
+def test_the_goal_check_uses_the_best_cosine_baseline_and_the_larger_spread(tmp_path):
+    study, results = _hand_summary_input()
+    (tmp_path / "test").mkdir()
+    (tmp_path / "test" / "world.json").write_text(json.dumps({"oracle": {"video_to_audio": {"R@1": 0.32}}}))
+    study.eval = {"test": str(tmp_path / "test")}
+    summary = summarise(study, results)
+    goal = summary["goal"]
+    assert goal["best_cosine"] == "p"
+    g = goal["variants"]["g"]
+    assert g["t2va_gain"] == pytest.approx(0.82 - 0.75)
+    assert g["spread"] == pytest.approx(0.05)  # pairwise's sample std (0.70, 0.75, 0.80) > gram's 0.02
+    assert g["beats_cosine"] and g["v2a_of_ceiling"] == pytest.approx(0.30 / 0.32) and g["met"]
+    study.eval = {"test": str(tmp_path / "nowhere")}
+    assert not summarise(study, results)["goal"]["variants"]["g"]["met"]  # no ceiling known: not met
+    table = format_summary(summary, keys=("t2va/R@1",))
+    assert "| g | 0.820 ± 0.020 |" in table and "| f | 0.600 ± 0.000 |" in table and "goal met" in table
+
+
+def test_geometry_matches_a_numpy_decomposition():
+    g = torch.Generator().manual_seed(3)
+    emb = {m: torch.nn.functional.normalize(torch.randn(7, 5, generator=g, dtype=torch.float64), dim=1)
+           for m in ("text", "video", "audio")}
+    emb["text"] = torch.cat([emb["text"], -emb["text"][:1]])  # clip 0 has a second caption: ignored
+    caption_clip = [*range(7), 0]
+    out = geometry(emb, caption_clip)
+    t, v, a = (emb[m].numpy()[:7] for m in ("text", "video", "audio"))
+    bases, heights = [], []
+    for i in range(7):
+        m = np.stack([v[i], a[i]], axis=1)
+        bases.append(math.sqrt(np.linalg.det(m.T @ m)))
+        residual = t[i] - m @ np.linalg.lstsq(m, t[i], rcond=None)[0]
+        heights.append(np.linalg.norm(residual))
+    assert out["pos/base"] == pytest.approx(np.median(bases), rel=1e-9)
+    assert out["pos/height"] == pytest.approx(np.median(heights), rel=1e-9)
+    assert out["pos/cos_va"] == pytest.approx(np.median((v * a).sum(1)), rel=1e-9)
+    assert out["pos/volume"] == pytest.approx(np.median(np.array(bases) * heights), rel=1e-9)
+    assert 0 < out["neg/height"] <= 1
+
+
+def test_bad_study_files_are_refused_with_the_file_named(tmp_path):
+    bad = tmp_path / "bad.toml"
+    for text, message in (("base = 'x'\n", "at least one"), ("base = 'x'\nfoo = 1\n[variants.a]\n", "unknown keys"),
+                          ("base = 'x'\nseeds = []\n[variants.a]\nloss='gram'\n", "seeds"), ("base = [", "cannot read")):
+        bad.write_text(text)
+        with pytest.raises(ValueError, match=message) as err:
+            load_study(bad)
+        assert "bad.toml" in str(err.value)
