@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 EXTRAS := viz,app,notebooks,dev
 
-.PHONY: setup test bench gallery train-default results constraints clean
+.PHONY: setup test demo bench gallery train-default results constraints clean
 
 setup: $(STAMP)
 
@@ -18,6 +18,13 @@ $(STAMP): pyproject.toml constraints.txt
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# The browser demo (app.py) on the bundled model at http://127.0.0.1:7860; the gallery (data/gallery,
+# 150 clips of the world's test split) is generated and embedded on first start and cached after.
+# Options: make demo DEMO_ARGS="--port 7861 --gallery data/world/test"
+DEMO_ARGS ?=
+demo: $(STAMP)
+	GRADIO_ANALYTICS_ENABLED=False $(PY) app.py $(DEMO_ARGS)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_volume.py

@@ -1,0 +1,236 @@
+"""What a user uploads or types, checked and embedded: clear errors, and notes for what is left out.
+
+Errors (`gramviz.MediaError` or ValueError, naming the file by its name and saying the problem):
+empty, corrupt, truncated or non-media files, a video frame above `MAX_PIXELS`, an "audio" file
+without sound, text that is empty, longer than `MAX_TEXT_CHARS`, or without a word the model knows.
+Notes (the upload is scored with what is usable, and the page says so): a video without a sound
+track or with a silent one (scored without audio), a "video" file that holds only sound (used as
+the audio), a still picture, words the model does not know, text beyond the model's length.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from ..media import MediaError, read_clip
+
+__all__ = ["MAX_PIXELS", "MAX_TEXT_CHARS", "SILENCE_RMS", "MediaInfo", "Upload", "check_text", "encode_upload",
+           "probe_media"]
+
+MAX_PIXELS = 3840 * 2160  # frames above 4K UHD are refused: decoding them costs seconds per frame
+MAX_TEXT_CHARS = 1000  # the model reads ~30 words; longer input is almost surely a paste by mistake
+SILENCE_RMS = 1e-4  # RMS below -80 dBFS: no sound to align (the world's clips carry noise ~5e-3)
+
+
+@dataclass
+class MediaInfo:
+    """What a media file holds, read from its header without decoding."""
+
+    name: str
+    has_video: bool
+    has_audio: bool
+    width: int | None
+    height: int | None
+    duration: float | None
+
+
+@dataclass
+class Upload:
+    """Embeddings of what a user gave, one (D,) vector per usable modality.
+
+    Attributes:
+        embeddings: modality -> (D,) unit embedding, for the modalities scored.
+        missing: modality -> why it is not scored (not given, no sound track, silent, ...).
+        notes: other facts to show (unknown words, a still picture, a separate audio track...).
+    """
+
+    embeddings: dict[str, Tensor] = field(default_factory=dict)
+    missing: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def _name(path: str | Path) -> str:
+    return Path(path).name
+
+
+def probe_media(path: str | Path, max_pixels: int = MAX_PIXELS) -> MediaInfo:
+    """The streams, frame size and duration of a media file, read without decoding.
+
+    The packets are read (not decoded) to find where each stream ends: a stream that ends well
+    before the duration its header declares is a truncated file (an interrupted upload or copy).
+
+    Raises:
+        MediaError: no such file, an empty file, not a readable media file, frames above
+            ``max_pixels``, or a truncated file (named by its file name, never by a server path).
+
+    Example:
+        >>> probe_media("no-such.mp4")
+        Traceback (most recent call last):
+        ...
+        gramviz.media.MediaError: no-such.mp4: no such file
+    """
+    import av
+
+    p, name = Path(path), _name(path)
+    if not p.is_file():
+        raise MediaError(f"{name}: no such file")
+    if p.stat().st_size == 0:
+        raise MediaError(f"{name}: the file is empty")
+    try:
+        with av.open(str(p)) as container:
+            videos = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
+            v = videos[0] if videos else None
+            duration = container.duration / 1_000_000 if container.duration is not None else None
+            info = MediaInfo(name, v is not None, bool(container.streams.audio),
+                             v.codec_context.width if v is not None else None,
+                             v.codec_context.height if v is not None else None, duration)
+            if info.width and info.height and info.width * info.height > max_pixels:
+                raise MediaError(f"{name}: frames of {info.width} x {info.height} pixels are too large; the demo "
+                                 "reads videos up to 3840 x 2160 (scale it down, e.g. ffmpeg -vf scale=640:-2)")
+            _check_complete(container, name, duration)
+    except (av.FFmpegError, UnicodeDecodeError, OSError) as e:
+        problem = (getattr(e, "strerror", None) or str(e)).replace(str(p), name)
+        raise MediaError(f"{name}: not a readable video or audio file ({problem})") from None
+    return info
+
+
+def _check_complete(container, name: str, duration: float | None) -> None:
+    """Raise MediaError when a stream's packets end before 90% of its declared duration."""
+    declared = {s.index: float(s.duration * s.time_base) for s in container.streams
+                if s.duration and s.time_base and s.type in ("video", "audio")}
+    ends: dict[int, float] = {}
+    for packet in container.demux():
+        if packet.pts is not None and packet.time_base is not None:
+            end = float((packet.pts + (packet.duration or 0)) * packet.time_base)
+            ends[packet.stream.index] = max(ends.get(packet.stream.index, 0.0), end)
+    short = [(ends.get(i, 0.0), d) for i, d in declared.items() if ends.get(i, 0.0) < 0.9 * d - 0.05]
+    if not declared and duration and ends and max(ends.values()) < 0.9 * duration - 0.05:
+        short = [(max(ends.values()), duration)]
+    if short:
+        got, want = short[0]
+        raise MediaError(f"{name}: the file is truncated: its header declares {want:.2f} s but the data ends "
+                         f"at {got:.2f} s (upload the complete file)")
+
+
+def check_text(text: str, model: nn.Module) -> tuple[str, list[str]]:
+    """Check a caption typed by a user: returns it stripped, and notes about it.
+
+    Raises:
+        ValueError: empty text, longer than `MAX_TEXT_CHARS`, no word at all, or no word in the
+            model's vocabulary (a word-level tokenizer knows only its training captions' words).
+
+    Example:
+        >>> check_text("   ", None)
+        Traceback (most recent call last):
+        ...
+        ValueError: the text is empty: type a caption, e.g. "a red ball bouncing with a high beep"
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError('the text is empty: type a caption, e.g. "a red ball bouncing with a high beep"')
+    text = text.strip()
+    if len(text) > MAX_TEXT_CHARS:
+        raise ValueError(f"the text has {len(text):,} characters; the demo reads at most {MAX_TEXT_CHARS:,} "
+                         "(the model reads its first few dozen words anyway)")
+    tokenizer, notes = getattr(model, "tokenizer", None), []
+    if tokenizer is None:
+        return text, notes
+    words = tokenizer.split(text)
+    if not words:
+        raise ValueError("the text has no words (letters of any script): type a caption")
+    unknown = list(dict.fromkeys(w for w in words if w not in tokenizer.index))
+    if len(unknown) == len(set(words)):
+        sample = ", ".join(tokenizer.vocab[3:11])
+        raise ValueError(f"none of the words of the text ({', '.join(unknown[:5])}{', ...' if len(unknown) > 5 else ''}) "
+                         f"is among the {len(tokenizer) - 3} words the model knows (e.g. {sample}): "
+                         "it reads the English captions of the generated world")
+    if unknown:
+        notes.append(f"words the model does not know are read as [UNK]: {', '.join(unknown[:8])}"
+                     + (", ..." if len(unknown) > 8 else ""))
+    limit = getattr(getattr(model, "config", None), "max_text_len", None)
+    if limit is not None and len(words) > limit - 1:
+        notes.append(f"the model reads the first {limit - 1} words; {len(words) - limit + 1} more were ignored")
+    return text, notes
+
+
+def _read_media(model: nn.Module, video: str | None, audio: str | None, up: Upload) -> tuple[Tensor | None, Tensor | None]:
+    """Decode the upload as the model needs it; fills ``up.missing`` and ``up.notes``."""
+    c = model.config
+    vinfo = probe_media(video) if video else None
+    ainfo = probe_media(audio) if audio else None
+    if vinfo is not None and not vinfo.has_video and not vinfo.has_audio:
+        raise MediaError(f"{vinfo.name}: holds neither a video nor an audio stream")
+    if ainfo is not None and not ainfo.has_audio:
+        raise MediaError(f"{ainfo.name}: has no audio stream; the audio input takes a sound file "
+                         "(wav, mp3, flac, ogg, m4a) or a video with sound")
+    if vinfo is not None and not vinfo.has_video:
+        up.notes.append(f"{vinfo.name} holds no video stream (it is a sound file): "
+                        + ("ignored, the separate audio file is used" if ainfo else "its sound is used as the audio"))
+    if ainfo is not None and vinfo is not None and vinfo.has_video:
+        up.notes.append(f"the sound of {ainfo.name} replaces the clip's own sound track")
+    if ainfo is not None and ainfo.has_video:
+        up.notes.append(f"{ainfo.name} is a video: only its sound is used as the audio")
+    main = video if vinfo is not None and (vinfo.has_video or ainfo is None) else audio
+    separate = audio if main == video and ainfo is not None else None
+    try:
+        clip = read_clip(main, separate, c.num_frames, tuple(c.frame_size), c.sample_rate, c.audio_seconds)
+    except MediaError as e:  # name files by their names, not by server paths
+        msg = str(e)
+        for p in (main, separate):
+            if p:
+                msg = msg.replace(str(Path(p)), _name(p))
+        raise MediaError(msg) from None
+    frames, sound = (clip.video if main == video else None), clip.audio
+    source = _name(separate or main)
+    if frames is None:
+        up.missing["video"] = "no video given" if vinfo is None else f"{vinfo.name} holds no video stream"
+    elif all(torch.equal(frames[0], f) for f in frames[1:]):
+        up.notes.append(f"{vinfo.name} shows one still picture: no motion to see, the video embedding is of that frame")
+    if sound is None:
+        up.missing["audio"] = f"{source} has no sound track"
+    elif float(sound.pow(2).mean().sqrt()) < SILENCE_RMS:
+        up.missing["audio"], sound = f"the sound of {source} is silent", None
+    elif sound.numel() < c.sample_rate * c.audio_seconds:
+        secs = sound.numel() / c.sample_rate
+        up.notes.append(f"the sound lasts {secs:.2f} s; the model hears {c.audio_seconds:g} s, the rest is silence")
+    return frames, sound
+
+
+def encode_upload(model: nn.Module, video: str | Path | None = None, audio: str | Path | None = None,
+                  text: str | None = None) -> Upload:
+    """Check and embed an upload: a clip (video with its sound), a separate audio file, a caption.
+
+    Each argument may be None (or the text empty): that modality is then missing, with the reason
+    in ``missing``. A video without (or with silent) sound is scored without audio; a separate
+    audio file replaces the clip's sound.
+
+    Args:
+        model: a `GRAMModel` (or anything with ``config``, ``encode`` and ``encode_text``) in eval mode.
+        video: a video file (or a sound file: used as the audio).
+        audio: a separate sound file (or a video, whose sound is used).
+        text: a caption.
+
+    Raises:
+        MediaError: a file cannot be read or is too large (the message names the file).
+        ValueError: the text is unusable (see `check_text`).
+    """
+    up = Upload()
+    if text is not None and str(text).strip():
+        clean, notes = check_text(str(text), model)
+        up.notes += notes
+        up.embeddings["text"] = model.encode_text([clean])[0].float()
+    else:
+        up.missing["text"] = "no text given"
+    if video is None and audio is None:
+        up.missing.update(video="no clip given", audio="no clip or audio file given")
+        return up
+    frames, sound = _read_media(model, str(video) if video else None, str(audio) if audio else None, up)
+    batch = {m: x[None] for m, x in (("video", frames), ("audio", sound)) if x is not None}
+    if batch:
+        with torch.inference_mode():
+            emb = model.encode(batch)
+        up.embeddings.update({m: emb[m][0].float() for m in ("video", "audio") if m in emb})
+    return up
