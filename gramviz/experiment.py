@@ -46,9 +46,10 @@ from .gram import base_height
 
 __all__ = ["Study", "load_study", "geometry", "run_study", "summarise", "format_summary", "main"]
 
-HEADLINE = ("t2va/R@1", "va2t/R@1", "t2v/R@1", "t2a/R@1", "v2a/R@1", "a2v/R@1", "cls/top1")
+HEADLINE = ("t2va/R@1", "own/t2va/R@1", "va2t/R@1", "t2v/R@1", "t2a/R@1", "v2a/R@1", "a2v/R@1", "cls/top1")
 GEOMETRY = ("pos/base", "pos/height", "neg/height", "pos/volume", "neg/volume", "pos/cos_va")
 COSINE_LOSSES = ("pairwise", "fused")
+OWN_MEASURE = {"pairwise": "cosine_pairwise", "fused": "cosine_fused"}  # how a cosine model ranks itself
 
 
 @dataclass
@@ -136,8 +137,14 @@ def geometry(emb: dict[str, Tensor], caption_clip: Sequence[int], seed: int = 0)
     }
 
 
-def _eval_split(model: Any, path: str, cache: Path | None) -> tuple[dict[str, float], dict[str, Tensor], Any]:
-    """Metrics, embeddings and metadata of one split (decoded once into ``cache`` when given)."""
+def _eval_split(
+    model: Any, path: str, cache: Path | None, own: str | None = None
+) -> tuple[dict[str, float], dict[str, Tensor], Any]:
+    """Metrics, embeddings and metadata of one split (decoded once into ``cache`` when given).
+
+    Every model is ranked by the GRAM volume; with ``own`` (a cosine model's measure) also by
+    that measure, under the keys ``own/<direction>/<metric>``.
+    """
     from .cache import open_cache
     from .evaluate import class_prompts, embed_dataset, encode_class_prompts, evaluate_embeddings, open_dataset
 
@@ -146,7 +153,11 @@ def _eval_split(model: Any, path: str, cache: Path | None) -> tuple[dict[str, fl
     emb, meta = embed_dataset(model, loaded, progress=False)
     prompts = class_prompts(dataset)
     anchors = encode_class_prompts(model, prompts) if prompts else None
-    return evaluate_embeddings(emb, meta, anchors), emb, meta
+    metrics = evaluate_embeddings(emb, meta, anchors)
+    if own is not None:
+        metrics |= {f"own/{k}": v for k, v in evaluate_embeddings(emb, meta, anchors, own).items()
+                    if k.split("/")[0] in ("t2va", "va2t", "cls")}
+    return metrics, emb, meta
 
 
 def run_one(study: Study, variant: str, seed: int, progress: bool = True) -> dict[str, Any]:
@@ -157,8 +168,11 @@ def run_one(study: Study, variant: str, seed: int, progress: bool = True) -> dic
 
     out = Path(study.out_dir) / variant / f"seed-{seed}"
     done = out / "result.json"
+    own = OWN_MEASURE.get(dict(study.variants[variant]).get("loss", "gram"))
     if done.exists():
-        return json.loads(done.read_text())
+        result = json.loads(done.read_text())
+        if own is None or all("own/t2va/R@1" in m for m in result["splits"].values()):
+            return result
     options = [*_options(study.variants[variant]), *study.set, f"seed={seed}", f"out_dir={out}",
                f"progress={'true' if progress else 'false'}"]
     cfg = load_config(study.base, None, options)
@@ -167,12 +181,12 @@ def run_one(study: Study, variant: str, seed: int, progress: bool = True) -> dic
         train(cfg, resume=(out / "checkpoint").exists(), command=command)
     model = load_model(out / "final")
     card = json.loads((out / "final" / "card.json").read_text())
-    result: dict[str, Any] = {"variant": variant, "seed": seed, "options": options,
-                              "training": card.get("training", {}), "splits": {}}
+    result = {"variant": variant, "seed": seed, "options": options,
+              "training": card.get("training", {}), "splits": {}}
     cache_root = Path(cfg.cache_dir) if cfg.cache_dir else None
     for name, path in study.eval.items():
         t0 = time.perf_counter()
-        metrics, emb, meta = _eval_split(model, path, None if cache_root is None else cache_root / name)
+        metrics, emb, meta = _eval_split(model, path, None if cache_root is None else cache_root / name, own)
         result["splits"][name] = {**metrics, **geometry(emb, meta.caption_clip, seed),
                                   "eval_s": round(time.perf_counter() - t0, 2)}
         if seed == study.seeds[0]:
@@ -227,7 +241,8 @@ def summarise(study: Study, results: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def format_summary(summary: dict[str, Any], keys: Sequence[str] = HEADLINE + GEOMETRY) -> str:
-    """Markdown tables, one per split: a row per variant, ``mean +- std`` per metric."""
+    """Markdown tables, one per split: a row per variant, ``mean +- std`` per metric (``own/...``:
+    a cosine model ranked by its own measure; "-" where a metric does not apply)."""
     lines = []
     splits = sorted({s for v in summary["stats"].values() for s in v})
     for split in splits:

@@ -45,6 +45,8 @@ def test_a_tiny_study_runs_end_to_end_and_resumes(world, tmp_path, capsys):
         mean, std = summary["stats"][variant]["test"]["t2va/R@1"]
         assert mean == pytest.approx(np.mean(values)) and std == pytest.approx(np.std(values, ddof=1))
     assert runs["gram", 0]["splits"]["test"]["t2va/n"] == 8 and "pos/height" in runs["gram", 1]["splits"]["test"]
+    own = runs["pairwise", 0]["splits"]["test"]  # a cosine model is also ranked by its own measure
+    assert "own/t2va/R@1" in own and "own/cls/top1" in own and "own/t2va/R@1" not in runs["gram", 0]["splits"]["test"]
     assert "loss=pairwise" in runs["pairwise", 1]["options"] and "seed=1" in runs["pairwise", 1]["options"]
     assert (out / "gram" / "seed-0" / "embeddings-test.pt").exists()  # the first seed's, for figures
     assert summary["goal"]["best_cosine"] == "pairwise" and summary["ceiling_v2a"] > 0
