@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 EXTRAS := viz,app,notebooks,dev
 
-.PHONY: setup test demo bench gallery train-default results constraints clean
+.PHONY: setup test demo lab bench gallery train-default results constraints clean
 
 setup: $(STAMP)
 
@@ -25,6 +25,10 @@ test: $(STAMP)
 DEMO_ARGS ?=
 demo: $(STAMP)
 	GRADIO_ANALYTICS_ENABLED=False $(PY) app.py $(DEMO_ARGS)
+
+# JupyterLab on the teaching notebooks (notebooks/), in the project's environment
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks/
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_volume.py

@@ -13,3 +13,9 @@ def _seed():
     np.random.seed(0)
     torch.manual_seed(0)
     yield
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "notebooks: executes the teaching notebooks in notebooks/ (minutes); deselect with -m 'not notebooks'"
+    )

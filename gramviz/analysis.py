@@ -1,0 +1,212 @@
+"""Looking at an alignment: each clip's matching tuple, the volumes of matching and non-matching
+tuples, the worst-aligned clips, the volumes of random unit vectors, Markdown tables, and finding
+a project file from a notebook's working directory.
+
+Pure functions of tensors (torch only), shared by the teaching notebooks, scripts and tests.
+
+Example:
+    >>> t = torch.eye(3)
+    >>> positives, negatives = matching_volumes(t, t, t)
+    >>> positives.tolist(), negatives.shape
+    ([0.0, 0.0, 0.0], torch.Size([6]))
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .gram import base_height, volume, volume_matrix
+from .metrics import retrieval_ranks
+from .scores import score_matrix
+
+__all__ = [
+    "ClipTuples",
+    "clip_tuples",
+    "find_upwards",
+    "markdown_table",
+    "matching_volumes",
+    "random_unit_volumes",
+    "worst_aligned",
+]
+
+
+def random_unit_volumes(dim: int, n: int = 1000, k: int = 3, seed: int = 0) -> Tensor:
+    """Volumes of ``n`` tuples of ``k`` independent, uniformly random unit vectors in R^dim.
+
+    Unrelated vectors in high dimension are nearly orthogonal, so their volume crowds near 1:
+    this is where GRAM's non-matching tuples sit.
+
+    Args:
+        dim: the dimension D >= 1 (for D < k the volume is 0: k vectors in R^D are dependent).
+        n: tuples drawn.
+        k: vectors per tuple, >= 2.
+        seed: seed of the draw.
+
+    Returns:
+        (n,) float64 volumes in [0, 1].
+
+    Example:
+        >>> v = random_unit_volumes(512, n=200)
+        >>> v.shape, bool(v.min() > 0.9)
+        (torch.Size([200]), True)
+    """
+    if int(dim) != dim or dim < 1 or int(n) != n or n < 1 or int(k) != k or k < 2:
+        raise ValueError(f"random_unit_volumes needs integers dim >= 1, n >= 1, k >= 2; got {dim}, {n}, {k}")
+    g = torch.Generator().manual_seed(seed)
+    vectors = F.normalize(torch.randn(k, int(n), int(dim), generator=g, dtype=torch.float64), dim=-1)  # (k, n, D)
+    return volume(*vectors)
+
+
+class ClipTuples(NamedTuple):
+    """One (text, video, audio) tuple per clip: row i of each tensor belongs to clip ``clips[i]``."""
+
+    clips: Tensor  # (N,) clip rows of the embeddings kept (clips with a caption, a video and an audio)
+    captions: Tensor  # (N,) the text row used for each: the clip's first caption
+    text: Tensor  # (N, D)
+    video: Tensor  # (N, D)
+    audio: Tensor  # (N, D)
+
+
+def clip_tuples(emb: Mapping[str, Tensor], caption_clip: Sequence[int]) -> ClipTuples:
+    """Each clip's matching tuple: its first caption's text embedding with its video and audio.
+
+    Clips without a caption or with a missing (zero) video or audio embedding are left out.
+
+    Args:
+        emb: ``{"text": (captions, D), "video": (clips, D), "audio": (clips, D)}``, as
+            `gramviz.evaluate.embed_dataset` or `gramviz.load_embeddings` return them.
+        caption_clip: the clip row of each text row (``meta.text_clips()``).
+
+    Example:
+        >>> e = {"text": torch.eye(3), "video": torch.eye(3)[:2], "audio": torch.eye(3)[:2]}
+        >>> tuples = clip_tuples(e, [1, 0, 1])
+        >>> tuples.clips.tolist(), tuples.captions.tolist()
+        ([0, 1], [1, 0])
+    """
+    for m in ("text", "video", "audio"):
+        if m not in emb:
+            raise ValueError(f"clip_tuples needs text, video and audio embeddings; {m!r} is missing")
+    n_clips = emb["video"].shape[0]
+    if emb["audio"].shape[0] != n_clips:
+        raise ValueError(f"clip_tuples: {n_clips} video rows but {emb['audio'].shape[0]} audio rows")
+    if len(caption_clip) != emb["text"].shape[0]:
+        raise ValueError(f"clip_tuples: {len(caption_clip)} caption_clip entries for {emb['text'].shape[0]} text rows")
+    first: dict[int, int] = {}
+    for row, clip in enumerate(caption_clip):
+        if not 0 <= int(clip) < n_clips:
+            raise ValueError(f"clip_tuples: caption_clip[{row}] = {clip} is outside [0, {n_clips})")
+        first.setdefault(int(clip), row)
+    clips = torch.tensor(sorted(first), dtype=torch.long)
+    present = (emb["video"][clips].ne(0).any(1) & emb["audio"][clips].ne(0).any(1)) if len(clips) else clips.bool()
+    clips = clips[present]
+    captions = torch.tensor([first[int(c)] for c in clips], dtype=torch.long)
+    return ClipTuples(clips, captions, emb["text"][captions], emb["video"][clips], emb["audio"][clips])
+
+
+def matching_volumes(anchor: Tensor, *others: Tensor) -> tuple[Tensor, Tensor]:
+    """Volumes of the matching tuples (anchor i with candidate i) and of all non-matching ones.
+
+    Args:
+        anchor: (N, D) anchors, N >= 2; anchor i matches row i of every other modality.
+        *others: one or more (N, D) modalities.
+
+    Returns:
+        ((N,) positive volumes, (N * (N - 1),) negative volumes), the diagonal and the
+        off-diagonal entries of ``gramviz.volume_matrix(anchor, *others)``.
+
+    Example:
+        >>> pos, neg = matching_volumes(torch.eye(2), torch.eye(2))
+        >>> pos.tolist(), neg.tolist()
+        ([0.0, 0.0], [1.0, 1.0])
+    """
+    if anchor.dim() != 2 or anchor.shape[0] < 2 or any(o.shape[0] != anchor.shape[0] for o in others):
+        raise ValueError("matching_volumes needs N >= 2 anchors and the same N rows in every other modality")
+    vol = volume_matrix(anchor, *others)  # (N, N)
+    diagonal = torch.eye(vol.shape[0], dtype=torch.bool)
+    return vol[diagonal], vol[~diagonal]
+
+
+def worst_aligned(anchor: Tensor, *others: Tensor, k: int = 5, best: bool = False) -> list[dict[str, float]]:
+    """The ``k`` matching tuples with the largest volume (or the smallest, with ``best``).
+
+    Args:
+        anchor: (N, D) anchors; anchor i matches row i of every other modality.
+        *others: one or more (N, D) modalities.
+        k: tuples listed.
+        best: list the smallest volumes instead.
+
+    Returns:
+        One dict per tuple, worst first: ``row`` (the index i), ``volume``, ``base`` (volume of
+        the other modalities), ``height`` (the anchor's distance from their span) and ``rank``
+        (the rank of candidate i among all candidates for anchor i, 1 = retrieved first).
+
+    Example:
+        >>> t = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
+        >>> [(r["row"], round(r["volume"], 2)) for r in worst_aligned(t, t[[0, 2, 1]], k=2)]
+        [(1, 0.6), (2, 0.6)]
+    """
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    pos, _ = matching_volumes(anchor, *others)
+    base, height = base_height(anchor, *others)
+    ranks = retrieval_ranks(score_matrix(anchor, *others), torch.arange(anchor.shape[0]))
+    order = torch.sort(pos, descending=not best, stable=True).indices[:k]
+    return [{"row": int(i), "volume": float(pos[i]), "base": float(base[i]), "height": float(height[i]),
+             "rank": int(ranks[i])} for i in order]
+
+
+def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None, digits: int = 3) -> str:
+    """A Markdown table of dicts: one row each, floats rounded to ``digits``, ``|`` escaped.
+
+    Example:
+        >>> print(markdown_table([{"name": "a|b", "volume": 0.12345}]))
+        | name | volume |
+        |---|---|
+        | a\\|b | 0.123 |
+    """
+    if not rows:
+        raise ValueError("markdown_table needs at least one row")
+    columns = list(columns or rows[0])
+
+    def cell(x: Any) -> str:
+        text = f"{x:.{digits}f}" if isinstance(x, float) else str(x)
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(r.get(c, "")) for c in columns) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def find_upwards(relative: str | os.PathLike, start: str | os.PathLike | None = None, hint: str = "") -> Path:
+    """The first ``<dir>/<relative>`` that exists, ``dir`` going from ``start`` up to the root.
+
+    Notebooks run with their own folder as the working directory (JupyterLab, nbmake), scripts
+    often from the project root: this finds a project file from either.
+
+    Args:
+        relative: the path to find, e.g. ``"docs/results/summary.json"``.
+        start: where to begin (default: the working directory).
+        hint: what to do when it is not found, appended to the error message.
+
+    Raises:
+        FileNotFoundError: naming the path, where the search started, and the hint.
+
+    Example:
+        >>> find_upwards("no/such/file.json", hint="run make results")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        FileNotFoundError: no/such/file.json was not found in ... or any folder above it: run make results
+    """
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / relative).exists():
+            return folder / relative
+    where = f"{relative} was not found in {here} or any folder above it"
+    raise FileNotFoundError(where + (f": {hint}" if hint else ""))

@@ -1,0 +1,75 @@
+"""The teaching notebooks: each runs top to bottom on the CPU within its time limit without an error,
+says what it teaches first and sums up last, explains every figure, and is committed without outputs.
+
+Deselect the (slow) execution with ``pytest -m "not notebooks"``.
+"""
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+LIMIT_S = 240  # per notebook, kernel start included
+FIGURE_TYPES = ("application/vnd.plotly.v1+json", "application/vnd.jupyter.widget-view+json")
+WHAT_TO_LOOK_AT = "what to look at"
+
+
+def test_the_four_lessons_are_there():
+    assert [p.name for p in NOTEBOOKS] == ["01_geometry.ipynb", "02_loss_and_training.ipynb",
+                                           "03_alignment_analysis.ipynb", "04_retrieval_and_classification.ipynb"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_committed_without_outputs_and_framed_by_aims_and_summary(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.outputs == [] and c.execution_count is None for c in code), f"{path.name}: clear the outputs"
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    first, last = nb.cells[0], nb.cells[-1]
+    assert first.cell_type == "markdown" and "what this notebook teaches" in first.source.lower()
+    assert last.cell_type == "markdown" and last.source.startswith("## Summary")
+
+
+def _adjacent_markdown(nb, index):
+    """The markdown of the nearest markdown cells before and after cell ``index``."""
+    before = next((c.source for c in reversed(nb.cells[:index]) if c.cell_type == "markdown"), "")
+    after = next((c.source for c in nb.cells[index + 1:] if c.cell_type == "markdown"), "")
+    return (before + "\n" + after).lower()
+
+
+@pytest.mark.notebooks
+@pytest.mark.slow
+@pytest.mark.timeout(LIMIT_S + 60)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_runs_top_to_bottom(path):
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    # first, prove which interpreter runs the kernel: this environment's (jupyter_client starts the
+    # "python3" kernel with sys.executable of the process that launches it)
+    nb.cells.insert(0, nbformat.v4.new_code_cell("import sys; print(sys.executable)"))
+    # run in the notebook's folder, as JupyterLab does
+    client = NotebookClient(nb, timeout=LIMIT_S, kernel_name="python3", allow_errors=False,
+                            resources={"metadata": {"path": str(path.parent)}})
+    # One intra-op thread: the notebooks' models are small, and on a CPU shared with other work
+    # (a parallel test run, a training job) PyTorch's spinning threads make training several times
+    # slower; one thread keeps the time limit a property of the notebook, not of the machine's load.
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    start = time.perf_counter()
+    client.execute(env=env)
+    elapsed = time.perf_counter() - start
+    assert nb.cells[0].outputs[0].text.strip() == sys.executable
+    assert elapsed <= LIMIT_S, f"{path.name} took {elapsed:.0f} s, more than {LIMIT_S} s"
+    nb.cells.pop(0)
+    for i, cell in enumerate(nb.cells):
+        errors = [o for o in cell.get("outputs", []) if o.output_type == "error"]
+        assert not errors, f"{path.name}, cell {i}: {errors[0].ename}: {errors[0].evalue}"
+        figures = [o for o in cell.get("outputs", []) if any(t in o.get("data", {}) for t in FIGURE_TYPES)]
+        if figures:
+            assert WHAT_TO_LOOK_AT in _adjacent_markdown(nb, i), f"{path.name}, cell {i}: say what to look at"
