@@ -49,6 +49,9 @@ def test_list_of_dicts_and_epoch_only_metrics():
 def test_panel_of():
     assert [panel_of(k) for k in ("loss_d2a", "temperature", "lr", "val/t2va/R@10", "val/t2va/MnR", "grad_norm")] == [
         "loss", "temperature", "learning rate", "retrieval metrics", "ranks", "other"]
+    # the trainer's counts of clips are not metrics: they would flatten the recall axis
+    assert [panel_of(k) for k in ("val/t2va/n", "val/missing/audio", "val/cls/top1")] == [
+        "other", "other", "retrieval metrics"]
 
 
 def test_empty_and_malformed_logs_name_the_file_and_line(tmp_path):

@@ -75,6 +75,8 @@ def panel_of(key: str) -> str:
     if "loss" in last:
         return "loss"
     if "/" in key:
+        if last == "n" or "/missing/" in f"/{key.lower()}":
+            return "other"  # counts of clips, not metrics
         return "ranks" if last in ("medr", "mnr") or "rank" in last else "retrieval metrics"
     if "temp" in last or last in ("tau", "logit_scale"):
         return "temperature"
