@@ -23,7 +23,22 @@ def test_card_records_how_it_was_trained(model):
     assert card["command"].startswith("gramviz train --config configs/world-small.toml")
     assert card["data"]["train"]["clips"] > 0 and card["training"]["steps"] > 0
     assert card["config"]["loss"] == "gram" and card["seed"] == 0
+    assert "choice" in card  # why this variant (plain GRAM, DAM, an extra term) was bundled
     assert (BUNDLED_DIR / "world-small" / "model.safetensors").stat().st_size < 20e6
+
+
+def test_card_config_is_the_committed_config(model):
+    """`make train-default` reproduces the bundled model: its config file gives the card's config."""
+    from pathlib import Path
+
+    from gramviz.models.io import BUNDLED_DIR
+    from gramviz.training.config import load_config
+
+    card = json.loads((BUNDLED_DIR / "world-small" / "card.json").read_text())
+    config = load_config(Path(__file__).parents[1] / "configs" / "world-small.toml").to_dict()
+    skip = {"progress", "out_dir"}  # run control, not the model
+    assert {k: v for k, v in config.items() if k not in skip} == {
+        k: v for k, v in card["config"].items() if k not in skip}
 
 
 def test_retrieves_freshly_generated_test_clips(model, tmp_path):

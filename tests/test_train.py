@@ -173,7 +173,10 @@ def test_bad_options_give_clear_errors(overrides, message):
 
 def test_config_files_and_presets(tmp_path, capsys):
     world_small = load_config(REPO / "configs" / "world-small.toml")
-    assert world_small == load_config(preset="world-small")  # the file documents the preset
+    # the file is the preset (the study's base, configs/study-base.toml) plus the video-audio term
+    plus_term = ["extra_term=video_audio", "extra_weight=0.5"]
+    assert world_small == load_config(preset="world-small", overrides=plus_term)
+    assert load_config(REPO / "configs" / "study-base.toml") == load_config(preset="world-small")
     smoke = load_config(REPO / "configs" / "smoke.toml", overrides=["train_data=x"])
     assert smoke.model["embed_dim"] == PRESETS["smoke"]["model"]["embed_dim"]
     (tmp_path / "c.json").write_text(json.dumps({"preset": "smoke", "train_data": "d", "batch_size": 4, "model": {"embed_dim": 8}}))
