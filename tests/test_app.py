@@ -406,4 +406,5 @@ def test_model_card_and_gallery_card(app):
     model, name, gallery = state.snapshot()
     card = model_card(model, name, model_directory(name))
     assert "Trained with" in card and "text -> video+audio" in card and "Test split" in card
+    assert "Why this model" in card  # the bundled card says why it was chosen
     assert f"{gallery.n_clips:,} clips" in gallery_card(gallery)

@@ -80,6 +80,8 @@ def model_card(model: nn.Module, name: str, directory: Path | None = None) -> st
     facts += [f"seed {card['seed']}"] if "seed" in card else []
     if facts:
         lines.append("; ".join(facts) + ".")
+    if card.get("choice"):
+        lines.append(f"**Why this model**: {card['choice']}")
     if data:
         lines.append("Data: " + "; ".join(f"{split} {d.get('clips', '?')} clips ({d.get('path', '')})"
                                           for split, d in data.items() if isinstance(d, dict)) + ".")
@@ -95,6 +97,8 @@ def model_card(model: nn.Module, name: str, directory: Path | None = None) -> st
     val = metrics_table(card.get("metrics", {}), "val/")
     if val:
         lines += ["**Validation split** (at the end of training):", val]
+        if card.get("metrics_note"):
+            lines.append(f"*{card['metrics_note']}*")
     return "\n\n".join(lines)
 
 
