@@ -23,6 +23,9 @@ Example study file::
     loss = "gram"
     [variants.pairwise]
     loss = "pairwise"
+
+An option's ``{seed}`` is replaced by the run's seed, so a variant can start from another
+variant's model of the same seed (``init_from = "runs/study/pairwise/seed-{seed}/final"``).
 """
 
 from __future__ import annotations
@@ -175,6 +178,7 @@ def run_one(study: Study, variant: str, seed: int, progress: bool = True) -> dic
             return result
     options = [*_options(study.variants[variant]), *study.set, f"seed={seed}", f"out_dir={out}",
                f"progress={'true' if progress else 'false'}"]
+    options = [o.replace("{seed}", str(seed)) for o in options]  # e.g. init_from = "runs/a/seed-{seed}/final"
     cfg = load_config(study.base, None, options)
     if not (out / "final").exists():  # resume a run killed mid-way
         command = shlex.join(["gramviz", "train", "--config", study.base, *(f"--set={o}" for o in options)])

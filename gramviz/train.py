@@ -144,6 +144,18 @@ def build_model(cfg: TrainConfig, tokenizer, device: torch.device) -> nn.Module:
     return model.to(device)
 
 
+def init_weights(model: nn.Module, start: nn.Module, source: str) -> None:
+    """Copy ``start``'s weights into ``model`` (a run that starts from a saved model); a ValueError
+    names ``source`` and the first parameter whose name or shape differs."""
+    target, given = model.state_dict(), start.state_dict()
+    for name, value in target.items():
+        if name not in given or given[name].shape != value.shape:
+            found = "missing" if name not in given else f"of shape {tuple(given[name].shape)}"
+            raise ValueError(f"init_from {source}: parameter {name} of shape {tuple(value.shape)} is {found} there; "
+                             "the model options must match the saved model's")
+    model.load_state_dict({name: given[name] for name in target})
+
+
 def get_lr(step: int, cfg: TrainConfig, total_steps: int) -> float:
     """Learning rate of step ``step`` (0-based): linear warmup, then cosine decay to lr * min_lr_ratio.
 
@@ -291,8 +303,15 @@ def train(cfg: TrainConfig, resume: bool = False, command: str | None = None) ->
         raise ValueError(f"{len(train_clips)} training clips do not fill one batch of "
                          f"batch_size {cfg.batch_size} x {world} processes")
     total_steps = steps_per_epoch * cfg.epochs
+    start = None
+    if cfg.init_from and state is None:
+        from .models import load_model
+
+        start = load_model(cfg.init_from, device="cpu")  # its tokenizer too: the embedding rows are its words
     if state is not None:
         tokenizer = Tokenizer.from_dict(state["tokenizer"])
+    elif start is not None:
+        tokenizer = start.tokenizer
     else:
         tokenizer = Tokenizer.build(c for r in train_records.records for c in r.captions)
     sampler = EpochBatches(len(train_clips), cfg.batch_size, cfg.seed, rank, world)
@@ -302,7 +321,10 @@ def train(cfg: TrainConfig, resume: bool = False, command: str | None = None) ->
                         pin_memory=device.type == "cuda")
 
     # model + loss in one module; DDP averages gradients (keep the wrapper: its hooks do the work)
-    objective = GRAMObjective(build_model(cfg, tokenizer, device), cfg).to(device)
+    model = build_model(cfg, tokenizer, device)
+    if start is not None:
+        init_weights(model, start, cfg.init_from)
+    objective = GRAMObjective(model, cfg).to(device)
     if cfg.dtype == "float64":
         objective = objective.double()
     ddp = nn.parallel.DistributedDataParallel(objective, device_ids=[device] if device.type == "cuda" else None) \

@@ -28,7 +28,8 @@ def _study_file(root, out):
     path = root / "study.toml"
     path.write_text(f'base = "{root / "base.toml"}"\nseeds = [0, 1]\nout_dir = "{out}"\nset = ["batch_size=8"]\n'
                     f'[eval]\ntest = "{root / "test"}"\n[variants.gram]\nloss = "gram"\n'
-                    f'[variants.pairwise]\nloss = "pairwise"\n')
+                    f'[variants.pairwise]\nloss = "pairwise"\n'
+                    f'[variants.from_pairwise]\nloss = "gram"\ninit_from = "{out}/pairwise/seed-{{seed}}/final"\n')
     return path
 
 
@@ -47,6 +48,8 @@ def test_a_tiny_study_runs_end_to_end_and_resumes(world, tmp_path, capsys):
     assert runs["gram", 0]["splits"]["test"]["t2va/n"] == 8 and "pos/height" in runs["gram", 1]["splits"]["test"]
     own = runs["pairwise", 0]["splits"]["test"]  # a cosine model is also ranked by its own measure
     assert "own/t2va/R@1" in own and "own/cls/top1" in own and "own/t2va/R@1" not in runs["gram", 0]["splits"]["test"]
+    started = json.loads((out / "from_pairwise" / "seed-1" / "result.json").read_text())["options"]
+    assert f"init_from={out}/pairwise/seed-1/final" in started  # {seed} is the run's own seed
     assert "loss=pairwise" in runs["pairwise", 1]["options"] and "seed=1" in runs["pairwise", 1]["options"]
     assert (out / "gram" / "seed-0" / "embeddings-test.pt").exists()  # the first seed's, for figures
     assert summary["goal"]["best_cosine"] == "pairwise" and summary["ceiling_v2a"] > 0

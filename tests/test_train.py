@@ -72,6 +72,29 @@ def test_smoke_training_through_the_cli_writes_log_checkpoint_and_final(world, t
     assert (out / "checkpoint" / "state.json").is_file() and not (out / "checkpoint.old").exists()
 
 
+def test_init_from_starts_from_the_saved_weights_and_tokenizer(world, tmp_path):
+    from gramviz.models import load_model
+    from gramviz.train import init_weights
+
+    first = tmp_path / "first"
+    assert cli_main(["train", *smoke_args(world, first, "epochs=1", "loss=pairwise", val=False)]) == 0
+    saved = load_model(first / "final")
+    # lr = 0: the second run's weights stay exactly where it started (AdamW's decay is scaled by lr)
+    second = tmp_path / "second"
+    assert cli_main(["train", *smoke_args(world, second, "epochs=1", "lr=1e-12", "warmup_steps=0", "min_lr_ratio=1",
+                                          f"init_from={first / 'final'}", val=False)]) == 0
+    after = load_model(second / "final")
+    assert after.tokenizer.to_dict() == saved.tokenizer.to_dict()
+    for name, value in saved.state_dict().items():
+        assert torch.allclose(after.state_dict()[name], value, atol=1e-9), name
+    bigger = load_model(first / "final")
+    with pytest.raises(ValueError, match=r"init_from SRC: parameter .* shape"):
+        from gramviz.models import GRAMModel
+
+        wide = GRAMModel(bigger.config.replace(embed_dim=bigger.config.embed_dim * 2), bigger.tokenizer)
+        init_weights(wide, bigger, "SRC")
+
+
 def test_resume_after_a_kill_gives_the_uninterrupted_run(world, tmp_path):
     # DAM (random hard negatives) and dropout make every RNG matter; 3 epochs of 2 steps
     sets = ("dam=true", "epochs=3", "checkpoint_every=3")

@@ -45,6 +45,7 @@ class TrainConfig:
     dam_weight: float = 0.1  # weight of the DAM loss (the paper's 0.1)
     extra_term: str | None = None  # None or "video_audio": symmetric InfoNCE between video and audio
     extra_weight: float = 0.0  # weight of the extra term
+    init_from: str | None = None  # a saved model folder (or bundled name) whose weights and tokenizer start the run
     batch_size: int = 64  # clips per step on each process (the global batch is batch_size * world size)
     epochs: int = 10  # passes over the training clips; the schedule spans all of them
     stop_at_step: int | None = None  # end the run after this step as a kill would (no final model); resume later
