@@ -50,11 +50,15 @@ train-default: $(STAMP) $(WORLD)/train/captions.jsonl $(WORLD)/val/captions.json
 	rm -rf gramviz/models/bundled/world-small
 	cp -r runs/world-small/final gramviz/models/bundled/world-small
 
-# The loss comparison of docs/results.md (configs/study.toml): 5 variants x 3 seeds, evaluated on
+# The loss comparison of docs/results.md (configs/study.toml: 5 variants x 3 seeds; configs/study-init.toml:
+# GRAM started from a cosine model, 2 x 3 runs), evaluated on
 # the val, test and compositional splits; finished runs are kept, so a second call only summarises.
 results: $(STAMP) $(WORLD)/train/captions.jsonl $(WORLD)/val/captions.jsonl $(WORLD)/test/captions.jsonl $(WORLD)/compositional/captions.jsonl
 	$(PY) -m gramviz experiment --config configs/study.toml
+	$(PY) -m gramviz experiment --config configs/study-init.toml
 	$(PY) docs/make_results.py --study runs/study --out docs/results
+	cp runs/study-init/table.md docs/results/table-init.md
+	cp runs/study-init/summary.json docs/results/summary-init.json
 
 # Re-pin what CI installs after changing dependencies: make constraints
 constraints: $(STAMP)
