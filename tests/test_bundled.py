@@ -36,9 +36,11 @@ def test_card_config_is_the_committed_config(model):
 
     card = json.loads((BUNDLED_DIR / "world-small" / "card.json").read_text())
     config = load_config(Path(__file__).parents[1] / "configs" / "world-small.toml").to_dict()
+    from gramviz.training.config import TrainConfig
+
+    saved = {**TrainConfig().to_dict(), **card["config"]}  # options added since it was trained: their defaults
     skip = {"progress", "out_dir"}  # run control, not the model
-    assert {k: v for k, v in config.items() if k not in skip} == {
-        k: v for k, v in card["config"].items() if k not in skip}
+    assert {k: v for k, v in config.items() if k not in skip} == {k: v for k, v in saved.items() if k not in skip}
 
 
 def test_retrieves_freshly_generated_test_clips(model, tmp_path):
