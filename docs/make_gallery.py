@@ -81,19 +81,21 @@ def figures(log: Path) -> dict[str, object]:
     }
 
 
-def screenshot(pages: list[Path]) -> None:
+def screenshot(pages: list[Path], viewport: tuple[int, int] = (1100, 700), full_page: bool = True,
+               settle_ms: int = 800) -> None:
+    """A PNG beside each HTML page, taken with Playwright driving Chromium at /usr/bin/chromium."""
     from playwright.sync_api import sync_playwright
 
     flags = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
              "--disable-sync", "--no-first-run"]
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=flags)
-        page = browser.new_page(viewport={"width": 1100, "height": 700})
+        page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
         for html in pages:
             page.goto(html.resolve().as_uri())
-            page.wait_for_selector(".main-svg")
-            page.wait_for_timeout(800)
-            page.screenshot(path=str(html.with_suffix(".png")), full_page=True)
+            page.wait_for_selector(".main-svg", timeout=30_000)
+            page.wait_for_timeout(settle_ms)
+            page.screenshot(path=str(html.with_suffix(".png")), full_page=full_page)
         browser.close()
 
 

@@ -18,6 +18,8 @@ from pathlib import Path
 import torch
 
 from gramviz import viz
+from gramviz.analysis import clip_tuples
+from make_gallery import screenshot  # docs/make_gallery.py, beside this script
 
 
 def base_height_figures(study: Path, out: Path, split: str = "test") -> list[Path]:
@@ -30,12 +32,8 @@ def base_height_figures(study: Path, out: Path, split: str = "test") -> list[Pat
         if not path.exists():
             raise FileNotFoundError(f"{path}: missing; rerun `gramviz experiment` for variant {variant}")
         saved = torch.load(path, weights_only=True)
-        first = {}
-        for row, clip in enumerate(saved["caption_clip"].tolist()):
-            first.setdefault(clip, row)
-        clips = sorted(first)
-        t = saved["text"][[first[c] for c in clips]].float()
-        v, a = saved["video"][clips].float(), saved["audio"][clips].float()
+        tuples = clip_tuples({m: saved[m].float() for m in ("text", "video", "audio")}, saved["caption_clip"].tolist())
+        t, v, a = tuples.text, tuples.video, tuples.audio
         fig = viz.base_vs_height(t, v, a, max_negatives=3000)
         fig.update_layout(title=f"{variant} (seed {seed}, {split} split): base = |video ∧ audio|, "
                                 f"height = distance of the text from their plane", width=900, height=560)
@@ -43,23 +41,6 @@ def base_height_figures(study: Path, out: Path, split: str = "test") -> list[Pat
         fig.write_html(page, include_plotlyjs="directory")  # plotly.min.js beside it: works offline
         pages.append(page)
     return pages
-
-
-def screenshot(pages: list[Path]) -> None:
-    """A PNG beside each HTML page, taken with Chromium."""
-    from playwright.sync_api import sync_playwright
-
-    flags = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-             "--disable-sync", "--no-first-run"]
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=flags)
-        page = browser.new_page(viewport={"width": 920, "height": 580})
-        for html in pages:
-            page.goto(html.resolve().as_uri())
-            page.wait_for_selector(".main-svg", timeout=30_000)
-            page.wait_for_timeout(300)
-            page.screenshot(path=str(html.with_suffix(".png")))
-        browser.close()
 
 
 def main() -> None:
@@ -74,7 +55,7 @@ def main() -> None:
         shutil.copy(study / name, out / name)
     pages = base_height_figures(study, out)
     if not args.no_screenshots:
-        screenshot(pages)
+        screenshot(pages, viewport=(920, 580), full_page=False, settle_ms=300)
     print(f"wrote {len(pages)} figures and the tables to {out}")
 
 

@@ -45,6 +45,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .analysis import clip_tuples
 from .gram import base_height
 
 __all__ = ["Study", "load_study", "geometry", "run_study", "summarise", "format_summary", "main"]
@@ -118,18 +119,13 @@ def geometry(emb: dict[str, Tensor], caption_clip: Sequence[int], seed: int = 0)
         >>> sorted(geometry(e, list(range(6))))[:3]
         ['neg/height', 'neg/volume', 'pos/base']
     """
-    first: dict[int, int] = {}
-    for row, clip in enumerate(caption_clip):
-        first.setdefault(int(clip), row)
-    clips = torch.tensor(sorted(first), dtype=torch.long)
-    clips = clips[(emb["video"][clips].norm(dim=1) > 0) & (emb["audio"][clips].norm(dim=1) > 0)]
-    if len(clips) < 2:
+    tuples = clip_tuples(emb, caption_clip)
+    if len(tuples.clips) < 2:
         raise ValueError("geometry needs at least two clips with a caption, a video and an audio embedding")
-    t = emb["text"][[first[int(c)] for c in clips]].double()
-    v, a = emb["video"][clips].double(), emb["audio"][clips].double()
+    t, v, a = tuples.text.double(), tuples.video.double(), tuples.audio.double()
+    n = len(tuples.clips)
     g = torch.Generator().manual_seed(seed)
-    shift = torch.randint(1, len(clips), (len(clips),), generator=g)
-    other = (torch.arange(len(clips)) + shift) % len(clips)  # never the clip itself
+    other = (torch.arange(n) + torch.randint(1, n, (n,), generator=g)) % n  # never the clip itself
     base, height = base_height(t, v, a)
     neg_base, neg_height = base_height(t, v[other], a[other])
     med = lambda x: float(x.median())  # noqa: E731
