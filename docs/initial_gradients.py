@@ -12,7 +12,7 @@ import torch
 
 from gramviz.cache import open_cache
 from gramviz.datasets import ClipDataset
-from gramviz.evaluate import clip_settings
+from gramviz.models import clip_settings
 from gramviz.gram import volume_matrix
 from gramviz.losses import FusedInfoNCELoss, GRAMLoss, PairwiseInfoNCELoss
 from gramviz.training.config import load_config

@@ -5,6 +5,7 @@ evaluation and figures.
 ``import gramviz`` loads torch only; plotting and the app import their extras when used.
 """
 
+from ._version import __version__
 from .cache import CachedClipDataset, build_cache, open_cache
 from .datasets import ClipDataset, ClipSettings, collate_clips, read_annotations
 from .embeddings import EmbeddingMetadata, load_embeddings, save_embeddings
@@ -16,7 +17,6 @@ from .metrics import confusion_matrix, relevance_matrix, retrieval_metrics, retr
 from .models import GRAMModel, ModelConfig, ModelLoadError, load_model
 from .scores import MEASURES, cosine_matrix, score_matrix
 
-__version__ = "0.1.0"
 
 
 def __getattr__(name: str):

@@ -1,8 +1,10 @@
-"""Looking at an alignment: each clip's matching tuple, the volumes of matching and non-matching
-tuples, the worst-aligned clips, the volumes of random unit vectors, Markdown tables, and finding
-a project file from a notebook's working directory.
+"""Tuple geometry: how one sample's embeddings align (`tuple_alignment`), each clip's matching
+tuple, the volumes of matching and non-matching tuples (one rule for the negatives, named by the
+caller), the worst-aligned clips, the volumes of random unit vectors; plus Markdown tables and
+finding a project file from a notebook's working directory.
 
-Pure functions of tensors (torch only), shared by the teaching notebooks, scripts and tests.
+Pure functions of tensors (torch only), shared by the app, the experiment runner, the teaching
+notebooks, scripts and tests.
 
 Example:
     >>> t = torch.eye(3)
@@ -13,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -22,8 +25,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ._checks import check_vectors
 from .gram import base_height, volume, volume_matrix
 from .metrics import retrieval_ranks
+from .modalities import AUDIO, MODALITIES, TEXT, VIDEO, in_stacking_order
 from .scores import score_matrix
 
 __all__ = [
@@ -32,9 +37,18 @@ __all__ = [
     "find_upwards",
     "markdown_table",
     "matching_volumes",
+    "NEGATIVE_RULES",
+    "negative_partners",
     "random_unit_volumes",
+    "tuple_alignment",
     "worst_aligned",
 ]
+
+# How non-matching tuples are formed from N matching ones (anchor i with candidate j != i):
+#   "all"      every j != i: the off-diagonal of the volume matrix, N * (N - 1) tuples
+#   "shifted"  j = i - 1 (cyclically): one per anchor, deterministic
+#   "random"   one j != i per anchor, drawn uniformly with a seed
+NEGATIVE_RULES = ("all", "shifted", "random")
 
 
 def random_unit_volumes(dim: int, n: int = 1000, k: int = 3, seed: int = 0) -> Tensor:
@@ -81,7 +95,7 @@ def clip_tuples(emb: Mapping[str, Tensor], caption_clip: Sequence[int]) -> ClipT
 
     Args:
         emb: ``{"text": (captions, D), "video": (clips, D), "audio": (clips, D)}``, as
-            `gramviz.evaluate.embed_dataset` or `gramviz.load_embeddings` return them.
+            `gramviz.evaluation.embed_dataset` or `gramviz.load_embeddings` return them.
         caption_clip: the clip row of each text row (``meta.text_clips()``).
 
     Example:
@@ -90,13 +104,13 @@ def clip_tuples(emb: Mapping[str, Tensor], caption_clip: Sequence[int]) -> ClipT
         >>> tuples.clips.tolist(), tuples.captions.tolist()
         ([0, 1], [1, 0])
     """
-    for m in ("text", "video", "audio"):
+    for m in MODALITIES:
         if m not in emb:
             raise ValueError(f"clip_tuples needs text, video and audio embeddings; {m!r} is missing")
-    n_clips = emb["video"].shape[0]
-    if emb["audio"].shape[0] != n_clips:
+    n_clips = emb[VIDEO].shape[0]
+    if emb[AUDIO].shape[0] != n_clips:
         raise ValueError(f"clip_tuples: {n_clips} video rows but {emb['audio'].shape[0]} audio rows")
-    if len(caption_clip) != emb["text"].shape[0]:
+    if len(caption_clip) != emb[TEXT].shape[0]:
         raise ValueError(f"clip_tuples: {len(caption_clip)} caption_clip entries for {emb['text'].shape[0]} text rows")
     first: dict[int, int] = {}
     for row, clip in enumerate(caption_clip):
@@ -104,22 +118,44 @@ def clip_tuples(emb: Mapping[str, Tensor], caption_clip: Sequence[int]) -> ClipT
             raise ValueError(f"clip_tuples: caption_clip[{row}] = {clip} is outside [0, {n_clips})")
         first.setdefault(int(clip), row)
     clips = torch.tensor(sorted(first), dtype=torch.long)
-    present = (emb["video"][clips].ne(0).any(1) & emb["audio"][clips].ne(0).any(1)) if len(clips) else clips.bool()
+    present = (emb[VIDEO][clips].ne(0).any(1) & emb[AUDIO][clips].ne(0).any(1)) if len(clips) else clips.bool()
     clips = clips[present]
     captions = torch.tensor([first[int(c)] for c in clips], dtype=torch.long)
-    return ClipTuples(clips, captions, emb["text"][captions], emb["video"][clips], emb["audio"][clips])
+    return ClipTuples(clips, captions, emb[TEXT][captions], emb[VIDEO][clips], emb[AUDIO][clips])
 
 
-def matching_volumes(anchor: Tensor, *others: Tensor) -> tuple[Tensor, Tensor]:
-    """Volumes of the matching tuples (anchor i with candidate i) and of all non-matching ones.
+def negative_partners(n: int, rule: str, seed: int = 0) -> Tensor:
+    """(n,) for each anchor i the candidate j != i of its non-matching tuple, by ``rule``
+    ("shifted": i - 1, cyclically; "random": uniform over the others, seeded).
+
+    Example:
+        >>> negative_partners(4, "shifted").tolist()
+        [3, 0, 1, 2]
+    """
+    if rule not in NEGATIVE_RULES[1:]:
+        raise ValueError(f"negative_partners: rule must be one of {NEGATIVE_RULES[1:]}, got {rule!r}")
+    if int(n) != n or n < 2:
+        raise ValueError(f"negative_partners needs n >= 2 tuples (1 has no other candidate), got {n!r}")
+    if rule == "shifted":
+        return torch.arange(n).roll(1)
+    g = torch.Generator().manual_seed(seed)
+    return (torch.arange(n) + torch.randint(1, n, (n,), generator=g)) % n  # never the anchor's own
+
+
+def matching_volumes(anchor: Tensor, *others: Tensor, negatives: str = "all", seed: int = 0) -> tuple[Tensor, Tensor]:
+    """Volumes of the matching tuples (anchor i with candidate i) and of non-matching ones.
 
     Args:
         anchor: (N, D) anchors, N >= 2; anchor i matches row i of every other modality.
         *others: one or more (N, D) modalities.
+        negatives: which non-matching tuples (`NEGATIVE_RULES`): "all" (every anchor with every
+            other candidate), "shifted" (anchor i with candidate i - 1) or "random" (anchor i with
+            one other candidate drawn with ``seed``).
+        seed: the draw of "random".
 
     Returns:
-        ((N,) positive volumes, (N * (N - 1),) negative volumes), the diagonal and the
-        off-diagonal entries of ``gramviz.volume_matrix(anchor, *others)``.
+        ((N,) positive volumes, negative volumes: (N * (N - 1),) for "all", the off-diagonal of
+        ``gramviz.volume_matrix(anchor, *others)``; (N,) otherwise, row i for anchor i).
 
     Example:
         >>> pos, neg = matching_volumes(torch.eye(2), torch.eye(2))
@@ -128,9 +164,62 @@ def matching_volumes(anchor: Tensor, *others: Tensor) -> tuple[Tensor, Tensor]:
     """
     if anchor.dim() != 2 or anchor.shape[0] < 2 or any(o.shape[0] != anchor.shape[0] for o in others):
         raise ValueError("matching_volumes needs N >= 2 anchors and the same N rows in every other modality")
+    if negatives not in NEGATIVE_RULES:
+        raise ValueError(f"matching_volumes: negatives must be one of {NEGATIVE_RULES}, got {negatives!r}")
+    if negatives != "all":
+        partner = negative_partners(anchor.shape[0], negatives, seed)
+        return volume(anchor, *others), volume(anchor, *(o[partner] for o in others))
     vol = volume_matrix(anchor, *others)  # (N, N)
     diagonal = torch.eye(vol.shape[0], dtype=torch.bool)
     return vol[diagonal], vol[~diagonal]
+
+
+def tuple_alignment(embeddings: Mapping[str, Tensor | None]) -> dict:
+    """How one sample's modality embeddings align: the GRAM volume, pairwise cosines, the odd one out.
+
+    For each modality m the *height* is its distance from the span of the others, so that
+    volume = height(m) x volume(others). The least aligned modality is the one with the largest
+    height: without it, the remaining modalities span the smallest volume. With two modalities
+    neither stands out (the volume is sin of their angle for unit vectors).
+
+    Args:
+        embeddings: modality -> (D,) embedding, at least two present (None entries are skipped,
+            i.e. scored with the modalities present).
+
+    Returns:
+        ``{"modalities": [...], "volume": float, "cosines": {"text-video": float, ...},
+        "heights": {modality: float}, "least_aligned": modality or None}``.
+
+    Example:
+        >>> out = tuple_alignment({"text": torch.tensor([1.0, 0.0, 0.0]),
+        ...                        "video": torch.tensor([1.0, 0.1, 0.0]), "audio": torch.tensor([0.0, 0.0, 1.0])})
+        >>> out["least_aligned"], round(out["cosines"]["text-audio"], 3)
+        ('audio', 0.0)
+    """
+    present = in_stacking_order(embeddings, "embeddings")
+    if len(present) < 2:
+        have = ", ".join(present) or "none"
+        raise ValueError(f"scoring needs at least two modalities ({', '.join(MODALITIES)}); got {have}")
+    vectors = [x.reshape(-1).to(torch.float64) for x in present.values()]
+    check_vectors(vectors, what="tuple_alignment", min_count=2)
+    names = list(present)
+    zero = [m for m, v in zip(names, vectors) if not bool(v.norm() > 0)]
+    if zero:
+        raise ValueError(f"tuple_alignment: the {', '.join(zero)} embedding is a zero vector (a missing modality)")
+    cosines = {
+        f"{names[i]}-{names[j]}": float(vectors[i] @ vectors[j] / (vectors[i].norm() * vectors[j].norm()))
+        for i, j in itertools.combinations(range(len(names)), 2)
+    }
+    heights = {}
+    for i, m in enumerate(names):
+        _, height = base_height(vectors[i], *(v for j, v in enumerate(vectors) if j != i))
+        heights[m] = float(height)
+    least = None
+    if len(names) >= 3:
+        ranked = sorted(heights, key=heights.get, reverse=True)
+        least = ranked[0] if heights[ranked[0]] > heights[ranked[1]] + 1e-9 else None
+    return {"modalities": names, "volume": float(volume(*vectors)), "cosines": cosines,
+            "heights": heights, "least_aligned": least}
 
 
 def worst_aligned(anchor: Tensor, *others: Tensor, k: int = 5, best: bool = False) -> list[dict[str, float]]:

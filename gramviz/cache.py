@@ -28,6 +28,7 @@ from torch.utils.data import Dataset
 
 from .datasets.clips import ClipDataset, ClipSettings, _summary_text, collate_clips
 from .media import MediaError
+from .modalities import MEDIA
 
 __all__ = ["CacheError", "CachedClipDataset", "StaleCacheError", "build_cache", "open_cache"]
 
@@ -266,7 +267,7 @@ class CachedClipDataset(Dataset):
         out = {}
         try:
             with safe_open(str(path), framework="pt") as f:
-                for m in ("video", "audio"):
+                for m in MEDIA:
                     if f"{index}/{m}" in f.keys():
                         out[m] = f.get_tensor(f"{index}/{m}")
         except (OSError, SafetensorError) as e:

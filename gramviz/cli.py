@@ -9,6 +9,7 @@ listing the first in `_SUBCOMMANDS`. Heavy modules are imported inside the run f
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -94,11 +95,11 @@ def _add_train(subparsers) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from .train import main as train_main
+    from .training import load_config, train
 
-    argv = [*(["--config", args.config] if args.config else []), *(["--preset", args.preset] if args.preset else []),
-            *(x for item in args.overrides for x in ("--set", item)), *(["--resume"] if args.resume else [])]
-    return train_main(argv)
+    cfg = load_config(args.config, args.preset, args.overrides)
+    train(cfg, resume=args.resume, command=args.command_line)
+    return 0
 
 
 def _add_model_and_data(p: argparse.ArgumentParser) -> None:
@@ -131,7 +132,7 @@ def _add_eval(subparsers) -> None:
 def _load_model_and_data(args: argparse.Namespace):
     import torch
 
-    from .evaluate import open_dataset
+    from .evaluation import open_dataset
     from .models import load_model
 
     if args.batch_size < 1:
@@ -143,7 +144,7 @@ def _load_model_and_data(args: argparse.Namespace):
 def _run_eval(args: argparse.Namespace) -> int:
     import json
 
-    from .evaluate import evaluate, format_table
+    from .evaluation import evaluate, format_table
 
     model, dataset = _load_model_and_data(args)
     metrics = evaluate(
@@ -167,7 +168,7 @@ def _add_embed(subparsers) -> None:
 
 def _run_embed(args: argparse.Namespace) -> int:
     from .embeddings import save_embeddings
-    from .evaluate import embed_dataset
+    from .evaluation import embed_dataset
 
     model, dataset = _load_model_and_data(args)
     emb, meta = embed_dataset(model, dataset, args.batch_size, progress=not args.quiet)
@@ -192,13 +193,31 @@ def _add_experiment(subparsers) -> None:
 
 
 def _run_experiment(args: argparse.Namespace) -> int:
-    from .experiment import main as experiment_main
+    from .experiment import run
 
-    argv = ["--config", args.config, *(x for item in args.overrides for x in ("--set", item))]
-    return experiment_main([*argv, *(["--only", args.only] if args.only else []), *(["--quiet"] if args.quiet else [])])
+    return run(args)
 
 
-_SUBCOMMANDS = (_add_world, _add_train, _add_eval, _add_embed, _add_experiment)
+def _add_demo(subparsers) -> None:
+    from .app.launch import add_arguments
+
+    p = subparsers.add_parser(
+        "demo",
+        help="the browser demo: score clips and captions, search a gallery, map it",
+        description="Start the Gradio demo on a model and a gallery (generated from the world's test split on "
+        "first use) at http://127.0.0.1:7860; `python app.py` is the same.",
+    )
+    add_arguments(p)
+    p.set_defaults(func=_run_demo)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from .app.launch import run
+
+    return run(args)
+
+
+_SUBCOMMANDS = (_add_world, _add_train, _add_eval, _add_embed, _add_experiment, _add_demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -221,7 +240,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     Bad arguments exit with status 2 and a message naming the argument.
     """
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.command_line = shlex.join(["gramviz", *argv])  # recorded in what a run writes (a model card)
     try:
         return args.func(args)
     except ValueError as e:

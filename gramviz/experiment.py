@@ -45,15 +45,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .analysis import clip_tuples
+from .analysis import clip_tuples, matching_volumes, negative_partners
 from .gram import base_height
+from .losses import LOSSES
 
-__all__ = ["Study", "load_study", "geometry", "run_study", "summarise", "format_summary", "main"]
+__all__ = ["Study", "load_study", "geometry", "run", "run_study", "summarise", "format_summary", "main"]
 
 HEADLINE = ("t2va/R@1", "own/t2va/R@1", "va2t/R@1", "t2v/R@1", "t2a/R@1", "v2a/R@1", "a2v/R@1", "cls/top1")
 GEOMETRY = ("pos/base", "pos/height", "neg/height", "pos/volume", "neg/volume", "pos/cos_va")
-COSINE_LOSSES = ("pairwise", "fused")
-OWN_MEASURE = {"pairwise": "cosine_pairwise", "fused": "cosine_fused"}  # how a cosine model ranks itself
 
 
 @dataclass
@@ -123,17 +122,21 @@ def geometry(emb: dict[str, Tensor], caption_clip: Sequence[int], seed: int = 0)
     if len(tuples.clips) < 2:
         raise ValueError("geometry needs at least two clips with a caption, a video and an audio embedding")
     t, v, a = tuples.text.double(), tuples.video.double(), tuples.audio.double()
-    n = len(tuples.clips)
-    g = torch.Generator().manual_seed(seed)
-    other = (torch.arange(n) + torch.randint(1, n, (n,), generator=g)) % n  # never the clip itself
+    pos, neg = matching_volumes(t, v, a, negatives="random", seed=seed)
+    other = negative_partners(len(tuples.clips), "random", seed)  # the candidates of those negatives
     base, height = base_height(t, v, a)
-    neg_base, neg_height = base_height(t, v[other], a[other])
+    _, neg_height = base_height(t, v[other], a[other])
     med = lambda x: float(x.median())  # noqa: E731
     return {
         "pos/base": med(base), "pos/height": med(height), "neg/height": med(neg_height),
-        "pos/volume": med(base * height), "neg/volume": med(neg_base * neg_height),
-        "pos/cos_va": med((v * a).sum(1)),
+        "pos/volume": med(pos), "neg/volume": med(neg), "pos/cos_va": med((v * a).sum(1)),
     }
+
+
+def _own_measure(loss: str) -> str | None:
+    """The measure a model trained with ``loss`` ranks by, when it is not GRAM's volume."""
+    measure = LOSSES[loss].measure
+    return None if measure == "volume" else measure
 
 
 def _eval_split(
@@ -145,7 +148,7 @@ def _eval_split(
     that measure, under the keys ``own/<direction>/<metric>``.
     """
     from .cache import open_cache
-    from .evaluate import class_prompts, embed_dataset, encode_class_prompts, evaluate_embeddings, open_dataset
+    from .evaluation import class_prompts, embed_dataset, encode_class_prompts, evaluate_embeddings, open_dataset
 
     dataset = open_dataset(path, model)
     loaded = open_cache(dataset, cache, progress=False) if cache is not None else dataset
@@ -162,12 +165,11 @@ def _eval_split(
 def run_one(study: Study, variant: str, seed: int, progress: bool = True) -> dict[str, Any]:
     """Train one (variant, seed) unless its result exists, evaluate it; the result dict."""
     from .models import load_model
-    from .train import train
-    from .training.config import load_config
+    from .training import load_config, train
 
     out = Path(study.out_dir) / variant / f"seed-{seed}"
     done = out / "result.json"
-    own = OWN_MEASURE.get(dict(study.variants[variant]).get("loss", "gram"))
+    own = _own_measure(dict(study.variants[variant]).get("loss", "gram"))
     if done.exists():
         result = json.loads(done.read_text())
         if own is None or all("own/t2va/R@1" in m for m in result["splits"].values()):
@@ -223,7 +225,7 @@ def summarise(study: Study, results: list[dict[str, Any]]) -> dict[str, Any]:
     summary: dict[str, Any] = {"seeds": study.seeds, "stats": stats, "ceiling_v2a": _ceiling(study)}
     split = study.ceiling_split
     loss_of = {v: dict(o).get("loss", "gram") for v, o in study.variants.items()}
-    cosine = [v for v in stats if loss_of.get(v) in COSINE_LOSSES and split in stats[v]]
+    cosine = [v for v in stats if v in loss_of and _own_measure(loss_of[v]) is not None and split in stats[v]]
     gram = [v for v in stats if loss_of.get(v) == "gram" and split in stats[v]]
     if cosine and gram:
         best_cos = max(cosine, key=lambda v: stats[v][split]["t2va/R@1"][0])
@@ -294,14 +296,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``gramviz experiment``: run (or finish) a study and print its tables."""
-    parser = add_arguments(argparse.ArgumentParser(prog="gramviz experiment", description=__doc__.split("\n")[0]))
-    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+def run(args: argparse.Namespace) -> int:
+    """Run (or finish) the study that parsed ``gramviz experiment`` arguments name; print its tables."""
     study = load_study(args.config, args.overrides)
     summary = run_study(study, args.only.split(",") if args.only else None, progress=not args.quiet)
     print(format_summary(summary), end="")
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m gramviz.experiment``: the same as ``gramviz experiment``."""
+    parser = add_arguments(argparse.ArgumentParser(prog="gramviz experiment", description=__doc__.split("\n")[0]))
+    return run(parser.parse_args(list(sys.argv[1:] if argv is None else argv)))
 
 
 if __name__ == "__main__":

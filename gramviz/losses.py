@@ -20,9 +20,9 @@ from torch import Tensor, nn
 from ._checks import check_matrix_inputs, compute_dtype
 from .distributed import gather_with_grad, is_distributed
 from .gram import _base_height_matrix
-from .scores import _MEASURE_FUNCTIONS, cosine_matrix
+from .scores import cosine_matrix, get_measure
 
-__all__ = ["smoothed_cross_entropy", "ContrastiveLoss", "GRAMLoss", "PairwiseInfoNCELoss", "FusedInfoNCELoss"]
+__all__ = ["LOSSES", "smoothed_cross_entropy", "ContrastiveLoss", "GRAMLoss", "PairwiseInfoNCELoss", "FusedInfoNCELoss"]
 
 
 class _SmoothedCrossEntropy(torch.autograd.Function):
@@ -86,6 +86,8 @@ class ContrastiveLoss(nn.Module, metaclass=abc.ABCMeta):
 
     Subclasses define ``scores(anchor, *others) -> list of (N, M) score matrices`` (higher = more
     aligned); the logits are score / temperature and the loss is averaged over the matrices.
+    ``measure`` names the `gramviz.scores` measure by which a model trained with the loss ranks
+    its own embeddings.
 
     Args:
         temperature: initial temperature tau (the paper starts at 0.07).
@@ -122,6 +124,8 @@ class ContrastiveLoss(nn.Module, metaclass=abc.ABCMeta):
     def temperature(self) -> Tensor:
         """The current temperature tau, clamped to its range."""
         return self.log_temperature.clamp(*self.log_bounds).exp()
+
+    measure: str  # the gramviz.scores measure this loss aligns
 
     @abc.abstractmethod
     def scores(self, anchor: Tensor, *others: Tensor) -> list[Tensor]:
@@ -170,8 +174,10 @@ class GRAMLoss(ContrastiveLoss):
         torch.Size([])
     """
 
+    measure = "volume"
+
     def scores(self, anchor: Tensor, *others: Tensor) -> list[Tensor]:
-        return [_MEASURE_FUNCTIONS["volume"](anchor, *others)]
+        return [get_measure("volume").function(anchor, *others)]
 
     def logits(self, anchor: Tensor, *others: Tensor, inv_temperature: Tensor) -> list[Tensor]:
         # -volume / tau = height * (-base / tau): one elementwise pass over the (N, M) matrix
@@ -181,6 +187,8 @@ class GRAMLoss(ContrastiveLoss):
 class PairwiseInfoNCELoss(ContrastiveLoss):
     """Cosine InfoNCE of the anchor with each other modality, averaged (ImageBind/LanguageBind)."""
 
+    measure = "cosine_pairwise"
+
     def scores(self, anchor: Tensor, *others: Tensor) -> list[Tensor]:
         return [cosine_matrix(anchor, o) for o in others]
 
@@ -188,5 +196,11 @@ class PairwiseInfoNCELoss(ContrastiveLoss):
 class FusedInfoNCELoss(ContrastiveLoss):
     """Cosine InfoNCE of the anchor with the normalised mean of the other modalities (VAST-style)."""
 
+    measure = "cosine_fused"
+
     def scores(self, anchor: Tensor, *others: Tensor) -> list[Tensor]:
-        return [_MEASURE_FUNCTIONS["cosine_fused"](anchor, *others)]
+        return [get_measure("cosine_fused").function(anchor, *others)]
+
+
+# The training objectives by the name a config gives them (``loss = "gram"``)
+LOSSES: dict[str, type[ContrastiveLoss]] = {"gram": GRAMLoss, "pairwise": PairwiseInfoNCELoss, "fused": FusedInfoNCELoss}

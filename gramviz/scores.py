@@ -17,6 +17,8 @@ Measures:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -25,9 +27,7 @@ from torch import Tensor
 from ._checks import check_matrix_inputs, compute_dtype
 from .gram import _base_height_matrix, _safe_sqrt
 
-__all__ = ["MEASURES", "score_matrix", "cosine_matrix"]
-
-MEASURES = ("volume", "cosine_pairwise", "cosine_fused", "symile", "triangle")
+__all__ = ["MEASURES", "Measure", "cosine_matrix", "get_measure", "measure_values", "score_matrix"]
 
 
 def cosine_matrix(anchor: Tensor, other: Tensor) -> Tensor:
@@ -69,13 +69,65 @@ def _volume(anchor: Tensor, *others: Tensor) -> Tensor:
     return _base_height_matrix(anchor, others, scale=torch.neg)[1]
 
 
-_MEASURE_FUNCTIONS = {
-    "volume": _volume,
-    "cosine_pairwise": _cosine_pairwise,
-    "cosine_fused": _cosine_fused,
-    "symile": _symile,
-    "triangle": _triangle,
+@dataclass(frozen=True)
+class Measure:
+    """One way of scoring an anchor against candidates.
+
+    Attributes:
+        name: the key callers pass as ``measure=``.
+        function: ``(anchor (N, D), *others (M, D)) -> (N, M)`` scores, higher = more aligned.
+        title: how figures and tables name it.
+        is_size: the measure is read as a size (a volume, an area: lower = more aligned) and its
+            scores are minus that size.
+    """
+
+    name: str
+    function: Callable[..., Tensor]
+    title: str
+    is_size: bool
+
+    def values(self, scores: Tensor) -> Tensor:
+        """Scores (higher = more aligned) as people read them: the size itself for a size."""
+        return -scores if self.is_size else scores
+
+    def axis_title(self) -> str:
+        """'GRAM volume (lower = more aligned)' or 'pairwise cosine (higher = more aligned)'."""
+        return f"{self.title} ({'lower' if self.is_size else 'higher'} = more aligned)"
+
+
+_REGISTRY = {
+    m.name: m
+    for m in (
+        Measure("volume", _volume, "GRAM volume", is_size=True),
+        Measure("cosine_pairwise", _cosine_pairwise, "pairwise cosine", is_size=False),
+        Measure("cosine_fused", _cosine_fused, "fused cosine", is_size=False),
+        Measure("symile", _symile, "Symile", is_size=False),
+        Measure("triangle", _triangle, "triangle area", is_size=True),
+    )
 }
+MEASURES = tuple(_REGISTRY)  # every measure's name, GRAM's first
+
+
+def get_measure(name: str) -> Measure:
+    """The `Measure` called ``name``; a ValueError naming it and the known ones otherwise.
+
+    Example:
+        >>> get_measure("volume").axis_title()
+        'GRAM volume (lower = more aligned)'
+    """
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown measure {name!r}; choose one of {', '.join(MEASURES)}")
+    return _REGISTRY[name]
+
+
+def measure_values(scores: Tensor, measure: str) -> Tensor:
+    """Scores (higher = more aligned) as people read them: minus the score for volume and triangle.
+
+    Example:
+        >>> measure_values(torch.tensor([-0.25]), "volume")
+        tensor([0.2500])
+    """
+    return get_measure(measure).values(scores)
 
 
 def score_matrix(anchor: Tensor, *others: Tensor, measure: str = "volume") -> Tensor:
@@ -96,7 +148,6 @@ def score_matrix(anchor: Tensor, *others: Tensor, measure: str = "volume") -> Te
                 [0., 1., 0.],
                 [0., 0., 1.]])
     """
-    if measure not in _MEASURE_FUNCTIONS:
-        raise ValueError(f"unknown measure {measure!r}; choose one of {', '.join(MEASURES)}")
+    function = get_measure(measure).function
     check_matrix_inputs(anchor, others, what=f"score_matrix(measure={measure!r})")
-    return _MEASURE_FUNCTIONS[measure](anchor, *others)
+    return function(anchor, *others)

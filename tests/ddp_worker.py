@@ -13,11 +13,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import gramviz
+from gramviz.losses import LOSSES
+from gramviz.modalities import MODALITIES
 
-MODALITIES = ("text", "video", "audio")
 GLOBAL_BATCH, IN_DIM, EMBED_DIM = 8, 6, 4
-LOSSES = {"gram": gramviz.GRAMLoss, "pairwise": gramviz.PairwiseInfoNCELoss, "fused": gramviz.FusedInfoNCELoss}
 
 
 class TinyModel(nn.Module):

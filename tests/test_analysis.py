@@ -13,6 +13,7 @@ from gramviz.analysis import (
     find_upwards,
     markdown_table,
     matching_volumes,
+    negative_partners,
     random_unit_volumes,
     worst_aligned,
 )
@@ -41,6 +42,39 @@ def test_random_unit_volumes_are_volumes_of_unit_vectors_and_crowd_near_one():
     for bad in ({"dim": 0}, {"dim": 4, "k": 1}, {"dim": 4, "n": 0}, {"dim": 2.5}):
         with pytest.raises(ValueError):
             random_unit_volumes(**bad)
+
+
+@pytest.mark.parametrize("rule", ["shifted", "random"])
+def test_one_negative_per_anchor_by_the_named_rule(rule):
+    t, v, a = unit(9, 6, 0), unit(9, 6, 1), unit(9, 6, 2)
+    pos, neg = matching_volumes(t, v, a, negatives=rule, seed=3)
+    partner = negative_partners(9, rule, seed=3)
+    if rule == "shifted":
+        assert partner.tolist() == [8, 0, 1, 2, 3, 4, 5, 6, 7]  # anchor i with the previous clip
+    assert pos.shape == neg.shape == (9,) and all(int(partner[i]) != i for i in range(9))
+    for i in range(9):
+        j = int(partner[i])
+        assert float(pos[i]) == pytest.approx(brute_volume(t[i], v[i], a[i]), rel=1e-9)
+        assert float(neg[i]) == pytest.approx(brute_volume(t[i], v[j], a[j]), rel=1e-9)
+    again = matching_volumes(t, v, a, negatives=rule, seed=3)[1]
+    other_seed = matching_volumes(t, v, a, negatives=rule, seed=4)[1]
+    assert torch.equal(neg, again) and (rule == "shifted") == torch.equal(neg, other_seed)
+
+
+def test_random_negatives_cover_every_other_candidate():
+    drawn = torch.stack([negative_partners(5, "random", seed=s) for s in range(200)])  # (200, 5)
+    for i in range(5):
+        assert set(drawn[:, i].tolist()) == set(range(5)) - {i}
+
+
+def test_unknown_negative_rules_and_too_few_tuples_are_refused():
+    t = unit(3, 4, 0)
+    with pytest.raises(ValueError, match="negatives must be one of"):
+        matching_volumes(t, t, negatives="hardest")
+    with pytest.raises(ValueError, match="rule must be one of"):
+        negative_partners(3, "all")
+    with pytest.raises(ValueError, match="n >= 2"):
+        negative_partners(1, "shifted")
 
 
 def test_clip_tuples_take_each_clips_first_caption_and_skip_missing_media():

@@ -22,8 +22,10 @@ import torch
 import torch.nn.functional as F
 
 import gramviz
-import gramviz.evaluate
-from gramviz.search import measure_values, rank_captions, rank_clips, tuple_alignment
+import gramviz.evaluation
+from gramviz.analysis import tuple_alignment
+from gramviz.scores import measure_values
+from gramviz.search import rank_captions, rank_clips
 
 ROOT = Path(__file__).resolve().parents[1]
 # Gradio's queue uses pandas options that pandas 3 deprecates: not ours to fix
@@ -149,10 +151,14 @@ def _free_port() -> int:
 
 
 def load_app_module():
+    """The demo's launcher, and a check that the repository's app.py is only its entry point."""
+    from gramviz.app import launch
+
     spec = importlib.util.spec_from_file_location("gramviz_demo_app", ROOT / "app.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    entry = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(entry)
+    assert entry.main is launch.main
+    return launch
 
 
 @pytest.fixture(scope="module")
@@ -341,8 +347,8 @@ def test_gallery_cache_is_reused_and_rebuilt_when_stale(gallery_dir, monkeypatch
     model = gramviz.load_model("world-small")
     first = gallery_module.open_gallery(gallery_dir, model)  # the app fixture may have cached it already
     calls = []
-    real = gramviz.evaluate.embed_dataset
-    monkeypatch.setattr(gramviz.evaluate, "embed_dataset", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = gramviz.evaluation.embed_dataset
+    monkeypatch.setattr(gramviz.evaluation, "embed_dataset", lambda *a, **k: calls.append(1) or real(*a, **k))
     again = gallery_module.open_gallery(gallery_dir, model)
     assert calls == [] and again.key == first.key
     assert torch.equal(again.embeddings["video"], first.embeddings["video"])

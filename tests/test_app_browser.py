@@ -6,7 +6,6 @@ Chromium with apt.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import socket
 from pathlib import Path
@@ -35,12 +34,10 @@ def _free_port() -> int:
 def served(tmp_path_factory):
     """(url, gallery folder) of the demo on a free local port with a small generated gallery."""
     from gramviz.app.gallery import ensure_world_gallery
+    from gramviz.app import launch as module
     from gramviz.app.state import DemoState
 
     gallery = ensure_world_gallery(tmp_path_factory.mktemp("browser") / "gallery", n=16, workers=1, progress=False)
-    spec = importlib.util.spec_from_file_location("gramviz_demo_app", ROOT / "app.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
     state = DemoState.start("world-small", gallery, progress=False)
     demo = module.build_demo(state)
     demo.launch(prevent_thread_lock=True, quiet=True,

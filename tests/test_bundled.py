@@ -5,7 +5,7 @@ import json
 import pytest
 
 import gramviz
-from gramviz.evaluate import evaluate
+from gramviz.evaluation import evaluate
 from gramviz.models import bundled_models
 
 

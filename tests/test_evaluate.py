@@ -16,7 +16,7 @@ import gramviz
 from gramviz.cli import main
 from gramviz.datasets import ClipDataset, ClipRecord, ClipSettings
 from gramviz.embeddings import EmbeddingMetadata
-from gramviz.evaluate import (
+from gramviz.evaluation import (
     DIRECTIONS,
     METRICS,
     class_prompts,

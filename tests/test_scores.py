@@ -83,3 +83,20 @@ def test_score_matrix_rejects_bad_input():
         gramviz.score_matrix(x, x.clone().fill_(float("nan")), measure="cosine_fused")
     with pytest.raises(TypeError, match="floating"):
         gramviz.score_matrix(x, x.long(), measure="cosine_pairwise")
+
+
+def test_the_measure_registry_reads_sizes_as_sizes():
+    from gramviz.scores import get_measure, measure_values
+
+    anchor, others = _inputs(3)
+    sizes = {m for m in gramviz.MEASURES if get_measure(m).is_size}
+    assert sizes == {"volume", "triangle"}  # the measures whose scores are minus a volume or an area
+    vol = ref.volume_matrix(anchor, *others)
+    scores = gramviz.score_matrix(anchor, *others, measure="volume")
+    np.testing.assert_allclose(measure_values(scores, "volume").numpy(), vol, rtol=1e-9)
+    cos = gramviz.score_matrix(anchor, *others, measure="cosine_pairwise")
+    assert torch.equal(measure_values(cos, "cosine_pairwise"), cos)
+    assert get_measure("volume").axis_title() == "GRAM volume (lower = more aligned)"
+    assert get_measure("symile").axis_title() == "Symile (higher = more aligned)"
+    with pytest.raises(ValueError, match="unknown measure 'cos'; choose one of volume, cosine_pairwise"):
+        get_measure("cos")

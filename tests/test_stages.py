@@ -6,9 +6,7 @@ import json
 import pytest
 import torch
 
-from gramviz.train import train
-from gramviz.training.config import load_config
-from gramviz.training.stages import initial_model, train_in_stages
+from gramviz.training import initial_model, load_config, train, train_in_stages
 
 
 @pytest.fixture(scope="module")

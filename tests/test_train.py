@@ -16,8 +16,8 @@ from safetensors.torch import load_file
 
 from gramviz.cli import main as cli_main
 from gramviz.models import load_model
-from gramviz.train import EpochBatches, caption_draws, get_lr, main, train
-from gramviz.training.config import PRESETS, TrainConfig, load_config, parse_override
+from gramviz.training import PRESETS, TrainConfig, get_lr, load_config, main, parse_override, train
+from gramviz.training.data import EpochBatches, caption_draws
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -74,7 +74,7 @@ def test_smoke_training_through_the_cli_writes_log_checkpoint_and_final(world, t
 
 def test_init_from_starts_from_the_saved_weights_and_tokenizer(world, tmp_path):
     from gramviz.models import load_model
-    from gramviz.train import init_weights
+    from gramviz.training.setup import init_weights
 
     first = tmp_path / "first"
     assert cli_main(["train", *smoke_args(world, first, "epochs=1", "loss=pairwise", val=False)]) == 0
@@ -122,7 +122,7 @@ def test_resume_after_a_kill_gives_the_uninterrupted_run(world, tmp_path):
 def test_two_process_ddp_equals_one_process_on_the_global_batch(world, tmp_path):
     sets = ("dtype=float64", "model.dropout=0", "epochs=2")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "gramviz.train",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "gramviz.training",
            *smoke_args(world, tmp_path / "ddp", *sets, "batch_size=4", val=False)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=REPO)
     assert proc.returncode == 0, "\n".join(line for line in proc.stderr.splitlines() if "Error" in line)[-3000:]

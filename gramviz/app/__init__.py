@@ -1,4 +1,5 @@
-"""The browser demo's library: everything `app.py` shows, as functions tested without a browser.
+"""The browser demo: everything ``gramviz demo`` (or ``python app.py``) shows, as functions tested
+without a browser.
 
 Logic modules (no Gradio import; figures from `gramviz.viz`):
 
@@ -10,10 +11,10 @@ Logic modules (no Gradio import; figures from `gramviz.viz`):
 - `gramviz.app.cards`: the model card and the gallery summary in words.
 - `gramviz.app.state`: the loaded model and gallery, swapped atomically.
 
-Gradio modules: `gramviz.app.ui` (turning errors into messages in the page) and one module per
-tab (`tab_score`, `tab_search`, `tab_explore`, `tab_model`), each with ``render(state)``;
-``app.py`` at the repository root assembles them and launches. Importing this package loads
-neither Gradio nor Plotly.
+Gradio modules: `gramviz.app.ui` (turning errors into messages in the page), one module per
+tab (`tab_score`, `tab_search`, `tab_explore`, `tab_model`), each with ``render(state)``, and
+`gramviz.app.launch`, which assembles the tabs and serves them (``main``; ``app.py`` at the
+repository root only calls it). Importing this package loads neither Gradio nor Plotly.
 """
 
 __all__: list[str] = []

@@ -9,6 +9,7 @@ from typing import Any
 
 from torch import nn
 
+from ..modalities import MODALITIES
 from .gallery import Gallery
 
 __all__ = ["DIRECTIONS", "gallery_card", "metrics_table", "model_card", "model_directory"]
@@ -115,7 +116,7 @@ def _eval_test(directory: Path | None) -> dict[str, Any]:
 
 def gallery_card(gallery: Gallery) -> str:
     """The gallery in words: where it comes from, its size, classes, playable clips and notes."""
-    kinds = ", ".join(m for m in ("text", "video", "audio") if m in gallery.embeddings)
+    kinds = ", ".join(m for m in MODALITIES if m in gallery.embeddings)
     classes = len(gallery.meta.classes or [])
     playable = sum(p is not None for p in gallery.videos)
     lines = [f"**Gallery** `{gallery.source}`: {gallery.n_clips:,} clips and {gallery.n_captions:,} captions "

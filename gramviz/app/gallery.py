@@ -1,7 +1,7 @@
 """Galleries the demo searches: a folder of clips with captions, or an embedding file.
 
 A folder gallery (``captions.jsonl`` as `gramviz world` writes it, or any annotation file of
-`gramviz.read_annotations`) is embedded once with `gramviz.evaluate.embed_dataset` and cached in
+`gramviz.read_annotations`) is embedded once with `gramviz.evaluation.embed_dataset` and cached in
 ``<folder>/.gramviz-cache/embeddings-<key>.safetensors`` (the embedding file format of
 docs/embeddings.md). The key hashes the model (config, tokenizer, weights) and the gallery (the
 annotation file, and the size and modification time of every media file), so a retrained model
@@ -29,7 +29,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ..datasets import CAPTIONS_FILE, annotations_path
 from ..embeddings import EmbeddingFileError, EmbeddingMetadata, load_embeddings, save_embeddings
+from ..modalities import MEDIA
 
 __all__ = [
     "CACHE_FOLDER", "Gallery", "GalleryError", "ensure_world_gallery", "gallery_map", "model_fingerprint",
@@ -37,7 +39,6 @@ __all__ = [
 ]
 
 CACHE_FOLDER = ".gramviz-cache"
-MEDIA = ("video", "audio")
 _KEEP_CACHES = 4  # embedding caches kept per gallery (one per model recently used)
 
 
@@ -195,13 +196,13 @@ def open_gallery(source: str | Path, model: nn.Module, cache: bool = True, progr
         raise GalleryError(f"{path}: no such gallery folder or file")
     if path.is_file() and path.suffix == ".safetensors":
         return _from_embedding_file(path.resolve(), model)
-    annotations = (path / "captions.jsonl" if path.is_dir() else path).resolve()
+    annotations = annotations_path(path).resolve()
     if not annotations.is_file():
         raise GalleryError(
             f"{path}: no captions.jsonl (a gallery folder holds captions.jsonl and its clips, as "
             "`gramviz world` writes them; or give an annotation file or a .safetensors embedding file)"
         )
-    from ..evaluate import embed_dataset, open_dataset
+    from ..evaluation import embed_dataset, open_dataset
 
     dataset = open_dataset(annotations, model)
     if len(dataset) == 0:
@@ -276,7 +277,7 @@ def ensure_world_gallery(folder: str | Path, n: int = 150, seed: int = 0, worker
     from ..world import generate
 
     folder = Path(folder)
-    if (folder / "captions.jsonl").is_file():
+    if (folder / CAPTIONS_FILE).is_file():
         return folder
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise GalleryError(f"{folder}: exists and holds no captions.jsonl; choose an empty or new folder")

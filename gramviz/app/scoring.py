@@ -15,15 +15,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..gram import volume
-from ..search import tuple_alignment
+from ..analysis import matching_volumes, tuple_alignment
+from ..modalities import TEXT
 from .gallery import Gallery
 from .uploads import encode_upload
 
 __all__ = ["ScoreResult", "describe_score", "reference_volumes", "score_figures", "score_upload", "world_examples"]
-
-_NAMES = {"text": "text", "video": "video", "audio": "audio"}
-
 
 @dataclass
 class ScoreResult:
@@ -43,29 +40,30 @@ class ScoreResult:
 
 def reference_volumes(gallery: Gallery, modalities: tuple[str, ...]) -> dict[str, float] | None:
     """Median GRAM volume of the gallery's matching tuples (each clip with its first caption) and of
-    non-matching ones (each caption with the next clip), over the given modalities; None when the
-    gallery lacks one of them or has fewer than 2 complete clips.
+    non-matching ones (each caption with the previous clip: `gramviz.analysis.matching_volumes`
+    with ``negatives="shifted"``), over the given modalities; None when the gallery lacks one of
+    them or has fewer than 2 complete clips.
 
     Example:
         >>> reference_volumes(gallery, ("text", "video", "audio"))  # doctest: +SKIP
         {'matching': 0.31, 'non_matching': 0.83}
     """
-    media = [m for m in modalities if m != "text"]
+    media = [m for m in modalities if m != TEXT]
     if any(m not in gallery.embeddings for m in modalities) or len(modalities) < 2:
         return None
     first = gallery.first_caption_rows()
     rows = [c for c in range(gallery.n_clips)
-            if ("text" not in modalities or first[c] is not None)
+            if (TEXT not in modalities or first[c] is not None)
             and all(bool(gallery.embeddings[m][c].norm() > 0) for m in media)]
     if len(rows) < 2:
         return None
     idx = torch.tensor(rows)
     parts = {m: gallery.embeddings[m][idx] for m in media}
-    if "text" in modalities:
-        parts = {"text": gallery.embeddings["text"][torch.tensor([first[c] for c in rows])], **parts}
+    if TEXT in modalities:
+        parts = {TEXT: gallery.embeddings[TEXT][torch.tensor([first[c] for c in rows])], **parts}
     stacked = [parts[m] for m in modalities]
-    shifted = [stacked[0]] + [x.roll(1, dims=0) for x in stacked[1:]]  # tuple i with candidate i - 1
-    return {"matching": float(volume(*stacked).median()), "non_matching": float(volume(*shifted).median())}
+    matching, non_matching = matching_volumes(stacked[0], *stacked[1:], negatives="shifted")
+    return {"matching": float(matching.median()), "non_matching": float(non_matching.median())}
 
 
 def score_upload(model: nn.Module, video: Any = None, audio: Any = None, text: str | None = None,

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..modalities import MEDIA
 from ..search import Ranking, rank_captions, rank_clips
 from .gallery import Gallery
 from .uploads import check_text, encode_upload
@@ -123,7 +124,7 @@ def search_by_clip(model: nn.Module, gallery: Gallery, video: Any, audio: Any = 
     if video is None and audio is None:
         raise ValueError("upload a clip (a video with its sound) or an audio file to search captions with")
     up = encode_upload(model, video, audio, None)
-    clip = {m: up.embeddings[m] for m in ("video", "audio") if m in up.embeddings}
+    clip = {m: up.embeddings[m] for m in MEDIA if m in up.embeddings}
     if not clip:
         raise ValueError("the upload has neither usable video nor sound: " + "; ".join(up.missing.values()))
     captions = gallery.embeddings["text"]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from torch import nn
 
+from ..datasets import annotations_path
 from .gallery import Gallery, GalleryError, ensure_world_gallery, gallery_map, open_gallery
 
 __all__ = ["DemoState"]
@@ -51,7 +52,7 @@ class DemoState:
 
         model = load_model(model_name)
         source = Path(gallery)
-        if source.suffix != ".safetensors" and not (source / "captions.jsonl").is_file() and not source.is_file():
+        if source.suffix != ".safetensors" and not annotations_path(source).is_file():
             ensure_world_gallery(source, n=gallery_size, progress=progress)
         opened = open_gallery(source, model, progress=progress)
         gallery_map(opened, "pca")

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from ..media import MediaError, read_clip
+from ..modalities import MEDIA
 
 __all__ = ["MAX_PIXELS", "MAX_TEXT_CHARS", "SILENCE_RMS", "MediaInfo", "Upload", "check_text", "encode_upload",
            "probe_media"]
@@ -101,7 +102,7 @@ def probe_media(path: str | Path, max_pixels: int = MAX_PIXELS) -> MediaInfo:
 def _check_complete(container, name: str, duration: float | None) -> None:
     """Raise MediaError when a stream's packets end before 90% of its declared duration."""
     declared = {s.index: float(s.duration * s.time_base) for s in container.streams
-                if s.duration and s.time_base and s.type in ("video", "audio")}
+                if s.duration and s.time_base and s.type in MEDIA}  # the stream kinds a clip is read from
     ends: dict[int, float] = {}
     for packet in container.demux():
         if packet.pts is not None and packet.time_base is not None:
@@ -232,5 +233,5 @@ def encode_upload(model: nn.Module, video: str | Path | None = None, audio: str 
     if batch:
         with torch.inference_mode():
             emb = model.encode(batch)
-        up.embeddings.update({m: emb[m][0].float() for m in ("video", "audio") if m in emb})
+        up.embeddings.update({m: emb[m][0].float() for m in MEDIA if m in emb})
     return up

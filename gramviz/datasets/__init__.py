@@ -9,9 +9,11 @@ Example:
 
 from .annotations import (
     AUDIO_EXTENSIONS,
+    CAPTIONS_FILE,
     VIDEO_EXTENSIONS,
     AnnotationError,
     ClipRecord,
+    annotations_path,
     read_annotations,
     read_csv,
     read_gram_json,
@@ -21,12 +23,14 @@ from .clips import MEDIA_MODALITIES, ClipDataset, ClipSettings, collate_clips, n
 
 __all__ = [
     "AUDIO_EXTENSIONS",
+    "CAPTIONS_FILE",
     "MEDIA_MODALITIES",
     "VIDEO_EXTENSIONS",
     "AnnotationError",
     "ClipDataset",
     "ClipRecord",
     "ClipSettings",
+    "annotations_path",
     "collate_clips",
     "number_classes",
     "read_annotations",

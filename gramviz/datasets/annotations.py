@@ -17,14 +17,17 @@ from typing import Any
 __all__ = [
     "VIDEO_EXTENSIONS",
     "AUDIO_EXTENSIONS",
+    "CAPTIONS_FILE",
     "AnnotationError",
     "ClipRecord",
+    "annotations_path",
     "read_annotations",
     "read_csv",
     "read_gram_json",
     "read_jsonl",
 ]
 
+CAPTIONS_FILE = "captions.jsonl"  # the annotation file of a clip folder (as `gramviz world` writes it)
 # searched in this order when a file is named by id only (GRAM/VAST annotations)
 VIDEO_EXTENSIONS = ("mp4", "webm", "mkv", "mov", "avi", "m4v", "mpg", "mpeg", "flv", "ogv")
 AUDIO_EXTENSIONS = ("wav", "flac", "mp3", "ogg", "m4a", "aac", "opus")
@@ -223,6 +226,18 @@ def read_gram_json(
         ClipRecord(id=vid, video=videos.get(vid, video_dir / f"{vid}.mp4"), audio=audios.get(vid), captions=tuple(caps))
         for vid, caps in captions.items()
     ]
+
+
+def annotations_path(path: str | Path) -> Path:
+    """The annotation file a path names: ``<folder>/captions.jsonl`` for a clip folder, else the
+    path itself (an annotation file, or a path that does not exist yet).
+
+    Example:
+        >>> annotations_path("clips.csv").name
+        'clips.csv'
+    """
+    path = Path(path)
+    return path / CAPTIONS_FILE if path.is_dir() else path
 
 
 def read_annotations(

@@ -18,11 +18,12 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from ..media import MediaError, read_clip
+from ..modalities import MEDIA
 from .annotations import AnnotationError, ClipRecord, read_annotations
 
 __all__ = ["MEDIA_MODALITIES", "ClipDataset", "ClipSettings", "collate_clips", "number_classes"]
 
-MEDIA_MODALITIES = ("video", "audio")
+MEDIA_MODALITIES = MEDIA  # the name this package has always exported
 
 
 @dataclass(frozen=True)

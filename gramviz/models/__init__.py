@@ -9,10 +9,12 @@ Example:
     torch.Size([1, 256])
 """
 
-from .config import MODALITIES, ModelConfig
+from .config import MODALITIES, ModelConfig, clip_settings
 from .dam import DAMHead, ModalityTokens, dam_loss, dam_rerank, sample_hard_negatives
 from .encoders import AudioEncoder, TextEncoder, TokenEncoder, VideoEncoder, build_encoder
-from .io import ModelLoadError, bundled_models, load_model, save_pretrained
+from .inference import inference
+from .io import ModelLoadError, bundled_models, save_pretrained
+from .loading import load_model
 from .model import GRAMModel
 from .tokenizer import Tokenizer
 
@@ -29,9 +31,11 @@ __all__ = [
     "Tokenizer",
     "VideoEncoder",
     "build_encoder",
+    "clip_settings",
     "bundled_models",
     "dam_loss",
     "dam_rerank",
+    "inference",
     "load_model",
     "sample_hard_negatives",
     "save_pretrained",

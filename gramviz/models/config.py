@@ -6,10 +6,10 @@ import dataclasses
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-__all__ = ["MODALITIES", "ModelConfig"]
+from ..datasets import ClipSettings
+from ..modalities import MODALITIES  # the built-in encoders know these; the first one present is the anchor
 
-# The modalities the built-in encoders know; the first one present is the anchor (text).
-MODALITIES = ("text", "video", "audio")
+__all__ = ["MODALITIES", "ModelConfig", "clip_settings"]
 
 
 @dataclass(frozen=True)
@@ -103,3 +103,21 @@ class ModelConfig:
         if unknown:
             raise ValueError(f"ModelConfig: unknown keys {unknown}; known keys are {sorted(known)}")
         return cls(**d)
+
+
+def clip_settings(model: Any = None) -> ClipSettings:
+    """How to decode clips for a model (or a `ModelConfig`): its frames, frame size, sample rate
+    and audio length where it names them (decoding no more than the model uses), else the
+    defaults of `gramviz.ClipSettings`.
+
+    Example:
+        >>> clip_settings(ModelConfig(num_frames=4)).num_frames
+        4
+    """
+    config, default = getattr(model, "config", model), ClipSettings()
+    return ClipSettings(
+        num_frames=getattr(config, "num_frames", default.num_frames),
+        frame_size=tuple(getattr(config, "frame_size", default.frame_size)),
+        sample_rate=getattr(config, "sample_rate", default.sample_rate),
+        audio_seconds=getattr(config, "audio_seconds", default.audio_seconds),
+    )

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .config import ModelConfig
+from .inference import inference
 
 __all__ = ["DAMHead", "ModalityTokens", "dam_loss", "dam_rerank", "pair_logits", "pair_probabilities",
            "sample_hard_negatives"]
@@ -122,16 +123,11 @@ def pair_probabilities(
     model: nn.Module, tokens: Mapping[str, Tensor], anchor_index: Tensor, candidate_index: Tensor, batch_size: int = 512
 ) -> Tensor:
     """DAM matching probabilities of many pairs, in evaluation mode, ``batch_size`` pairs at a time."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            chunks = [
-                torch.sigmoid(pair_logits(model, tokens, anchor_index[s], candidate_index[s]))
-                for s in (slice(i, i + batch_size) for i in range(0, len(anchor_index), batch_size))
-            ]
-    finally:
-        model.train(was_training)
+    with inference(model):
+        chunks = [
+            torch.sigmoid(pair_logits(model, tokens, anchor_index[s], candidate_index[s]))
+            for s in (slice(i, i + batch_size) for i in range(0, len(anchor_index), batch_size))
+        ]
     return torch.cat(chunks) if chunks else torch.zeros(0, device=anchor_index.device)
 
 

@@ -1,6 +1,7 @@
-"""Saving and loading GRAM models: safetensors weights + JSON, never pickle.
+"""The model directory on disk: safetensors weights + JSON, never pickle.
 
-A model directory holds ``model.safetensors`` (weights), ``config.json`` (`ModelConfig`),
+`save_pretrained` writes it; the readers here (`resolve`, `refuse_pickles`, `read_parts`,
+`check_weights`) are what `gramviz.models.loading.load_model` builds on. A model directory holds ``model.safetensors`` (weights), ``config.json`` (`ModelConfig`),
 ``tokenizer.json`` (`Tokenizer`) and ``card.json`` (how it was made: command, config, seed,
 data, time, machine, metrics). Bundled models live in ``gramviz/models/bundled/<name>/``.
 """
@@ -23,7 +24,8 @@ from torch import nn
 from .config import ModelConfig
 from .tokenizer import Tokenizer
 
-__all__ = ["BUNDLED_DIR", "MODEL_FILES", "ModelLoadError", "bundled_models", "load_model", "save_pretrained"]
+__all__ = ["BUNDLED_DIR", "MODEL_FILES", "ModelLoadError", "bundled_models", "check_weights", "read_parts", "refuse_pickles",
+           "resolve", "save_pretrained"]
 
 WEIGHTS, CONFIG, TOKENIZER, CARD = "model.safetensors", "config.json", "tokenizer.json", "card.json"
 MODEL_FILES = (WEIGHTS, CONFIG, TOKENIZER, CARD)
@@ -75,7 +77,7 @@ def save_pretrained(model: nn.Module, directory: str | Path, card: Mapping[str, 
     """
     from safetensors.torch import save_file
 
-    from .. import __version__
+    from .._version import __version__
 
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
@@ -107,7 +109,8 @@ def _replace_dir(new: Path, target: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _resolve(name_or_dir: str | Path) -> Path:
+def resolve(name_or_dir: str | Path) -> Path:
+    """The model directory of a directory path or a bundled name; ModelLoadError otherwise."""
     path = Path(name_or_dir)
     if path.is_dir():
         return path
@@ -127,7 +130,7 @@ def _resolve(name_or_dir: str | Path) -> Path:
     )
 
 
-def _refuse_pickles(directory: Path) -> None:
+def refuse_pickles(directory: Path) -> None:
     """Refuse checkpoints that would need unpickling, by file name and by content."""
     for path in sorted(directory.iterdir()):
         if path.is_file() and path.name.lower().endswith(_PICKLE_SUFFIXES):
@@ -159,7 +162,8 @@ def _read_json(path: Path, what: str) -> Any:
         raise ModelLoadError(f"{path}: not valid JSON ({e})") from e
 
 
-def _read_parts(directory: Path) -> tuple[ModelConfig, Tokenizer | None, dict[str, Any]]:
+def read_parts(directory: Path) -> tuple[ModelConfig, Tokenizer | None, dict[str, Any]]:
+    """The config, tokenizer (None when saved without one) and card of a model directory."""
     try:
         config = ModelConfig.from_dict(_read_json(directory / CONFIG, "the model config"))
     except (TypeError, ValueError) as e:
@@ -175,7 +179,7 @@ def _read_parts(directory: Path) -> tuple[ModelConfig, Tokenizer | None, dict[st
     return config, tokenizer, card
 
 
-def _check_weights(weights: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor], path: Path) -> None:
+def check_weights(weights: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor], path: Path) -> None:
     """Raise ModelLoadError listing missing, unexpected and mis-shaped tensors."""
     problems = [f"missing {k} {tuple(v.shape)}" for k, v in expected.items() if k not in weights]
     problems += [f"unexpected {k} {tuple(v.shape)}" for k, v in weights.items() if k not in expected]
@@ -189,52 +193,3 @@ def _check_weights(weights: Mapping[str, torch.Tensor], expected: Mapping[str, t
         raise ModelLoadError(
             f"{path}: the weights do not match config.json / tokenizer.json: " + "; ".join(problems[:8]) + more
         )
-
-
-def load_model(
-    name_or_dir: str | Path, device: str | torch.device = "cpu", encoders: Mapping[str, nn.Module] | None = None
-):
-    """Load a `GRAMModel` from a directory written by ``save_pretrained`` or a bundled name.
-
-    Args:
-        name_or_dir: a model directory, or the name of a bundled model (`bundled_models`).
-        device: where to put the model.
-        encoders: the same custom encoder modules the model was built with, if any.
-
-    Returns:
-        The model in evaluation mode, its card in ``model.card``.
-
-    Raises:
-        ModelLoadError: unknown name, a missing file, a pickle checkpoint (never unpickled),
-            or weights whose names or shapes differ from what the config describes.
-
-    Example:
-        >>> load_model("no-such-model")
-        Traceback (most recent call last):
-        ...
-        gramviz.models.io.ModelLoadError: 'no-such-model' is neither a model directory nor a bundled model name ...
-    """
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    from .model import GRAMModel
-
-    directory = _resolve(name_or_dir)
-    _refuse_pickles(directory)
-    config, tokenizer, card = _read_parts(directory)
-    if not (directory / WEIGHTS).is_file():
-        raise ModelLoadError(
-            f"{directory / WEIGHTS}: missing the weights (a model directory holds {', '.join(MODEL_FILES)})"
-        )
-    try:
-        model = GRAMModel(config, tokenizer, encoders)
-    except ValueError as e:
-        raise ModelLoadError(f"{directory}: config.json and tokenizer.json disagree ({e})") from e
-    try:
-        weights = load_file(str(directory / WEIGHTS))
-    except (SafetensorError, OSError) as e:
-        raise ModelLoadError(f"{directory / WEIGHTS}: unreadable safetensors file ({e})") from e
-    _check_weights(weights, model.state_dict(), directory / WEIGHTS)
-    model.load_state_dict(weights, strict=True)
-    model.card = card
-    return model.to(device).eval()

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +10,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..modalities import MEDIA
 from .config import ModelConfig
 from .dam import DAMHead, ModalityTokens
 from .encoders import build_encoder
+from .inference import inference
+from .io import save_pretrained
 from .preprocess import prepare
 from .tokenizer import Tokenizer
 
@@ -144,17 +146,6 @@ class GRAMModel(nn.Module):
                 out.masks[m] = mask
         return out
 
-    @contextlib.contextmanager
-    def _inference(self) -> Iterator[None]:
-        """Evaluation mode and no gradients for the convenience calls; the mode is restored after."""
-        was_training = self.training
-        self.eval()
-        try:
-            with torch.no_grad():
-                yield
-        finally:
-            self.train(was_training)
-
     def encode_text(self, texts: Sequence[str], batch_size: int = 256) -> Tensor:
         """(N, embed_dim) embeddings of N strings, in evaluation mode.
 
@@ -165,7 +156,7 @@ class GRAMModel(nn.Module):
         """
         if isinstance(texts, str):
             texts = [texts]
-        with self._inference():
+        with inference(self):
             parts = [
                 self.encode({"text": list(texts[i : i + batch_size])})["text"] for i in range(0, len(texts), batch_size)
             ]
@@ -191,7 +182,7 @@ class GRAMModel(nn.Module):
         if len(audio_paths) != len(paths):
             raise ValueError(f"encode_clip_files: {len(paths)} paths but {len(audio_paths)} audio paths")
         c = self.config
-        out: dict[str, list[Tensor]] = {m: [] for m in ("video", "audio") if m in c.modalities}
+        out: dict[str, list[Tensor]] = {m: [] for m in MEDIA if m in c.modalities}
         for i in range(0, len(paths), batch_size):
             clips = [read_clip(p, a, c.num_frames, c.frame_size, c.sample_rate, c.audio_seconds)
                      for p, a in zip(paths[i : i + batch_size], audio_paths[i : i + batch_size])]
@@ -209,7 +200,7 @@ class GRAMModel(nn.Module):
                 stacked = torch.stack([F.pad(values[i], (0, n - values[i].numel())) for i in present])
             else:
                 stacked = torch.stack([values[i] for i in present])
-            with self._inference():
+            with inference(self):
                 out[present] = self.encode({modality: stacked})[modality].float()
         return out
 
@@ -224,8 +215,6 @@ class GRAMModel(nn.Module):
         Returns:
             The directory.
         """
-        from .io import save_pretrained
-
         return save_pretrained(self, directory, card)
 
     def extra_repr(self) -> str:

@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..losses import LOSSES
+
 __all__ = ["TrainConfig", "PRESETS", "load_config", "parse_override", "add_train_arguments"]
 
-LOSSES = ("gram", "pairwise", "fused")
 EXTRA_TERMS = (None, "video_audio")
 AMP_MODES = ("auto", "bf16", "fp16", "off")
 DTYPES = ("float32", "float64")
@@ -249,7 +250,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
             raise ValueError(message)
 
     need(bool(cfg.train_data), "train_data is required (a folder with captions.jsonl)")
-    need(cfg.loss in LOSSES, f"loss must be one of {LOSSES}, got {cfg.loss!r}")
+    need(cfg.loss in LOSSES, f"loss must be one of {tuple(LOSSES)}, got {cfg.loss!r}")
     need(cfg.extra_term in EXTRA_TERMS, f"extra_term must be one of {EXTRA_TERMS}, got {cfg.extra_term!r}")
     need(cfg.amp in AMP_MODES, f"amp must be one of {AMP_MODES}, got {cfg.amp!r}")
     need(cfg.dtype in DTYPES, f"dtype must be one of {DTYPES}, got {cfg.dtype!r}")
@@ -290,7 +291,7 @@ def load_config(path: str | Path | None = None, preset: str | None = None, overr
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """The options of ``gramviz train`` (shared by the CLI and `gramviz.train.main`)."""
+    """The options of ``gramviz train`` (shared by the CLI and `gramviz.training.main`)."""
     parser.add_argument("--config", help="a TOML or JSON file of training options")
     parser.add_argument("--preset", choices=sorted(PRESETS), help="start from a named preset")
     parser.add_argument(

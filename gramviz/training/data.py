@@ -14,25 +14,34 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 
-from ..datasets import ClipDataset, ClipSettings
+from .. import distributed
+from ..datasets import ClipDataset, ClipSettings, annotations_path
+from ..modalities import MEDIA, TEXT
 from .config import TrainConfig
 
-__all__ = ["IndexedClips", "EpochBatches", "caption_draws", "build_datasets", "to_model_batch", "seed_worker"]
+__all__ = ["IndexedClips", "EpochBatches", "epoch_seed", "caption_draws", "build_datasets", "to_model_batch", "seed_worker"]
+
+CAPTION_STREAM = 7_919  # `epoch_seed` stream of the caption draws (0: the batch order and the workers)
+
+
+def epoch_seed(seed: int, epoch: int, stream: int = 0) -> int:
+    """The seed of one epoch's random stream: every per-epoch draw is a function of (seed, epoch).
+
+    Example:
+        >>> epoch_seed(1, 2), epoch_seed(1, 2, CAPTION_STREAM)
+        (100005, 107924)
+    """
+    return seed * 100_003 + epoch + stream
 
 
 def seed_worker(worker_id: int) -> None:
+    """Seed python's and numpy's RNGs in a DataLoader worker from its torch seed."""
     seed = torch.initial_seed() % 2**32  # the DataLoader derives it from its seeded generator
     random.seed(seed)
     np.random.seed(seed)
-
-
-def annotations_file(path: str) -> Path:
-    p = Path(path)
-    return p / "captions.jsonl" if p.is_dir() else p
 
 
 class IndexedClips(Dataset):
@@ -67,7 +76,7 @@ class EpochBatches(Sampler):
         return self.n // (self.batch_size * self.world) - self.start
 
     def __iter__(self) -> Iterator[list[int]]:
-        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        g = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch))
         order = torch.randperm(self.n, generator=g)
         glob = self.batch_size * self.world
         for b in range(self.start, self.n // glob):
@@ -78,7 +87,7 @@ class EpochBatches(Sampler):
 def caption_draws(seed: int, epoch: int, n: int) -> Tensor:
     """(n,) random integers: clip i uses caption ``draws[i] % len(captions_i)`` this epoch, the
     same whatever the batch size or number of ranks."""
-    g = torch.Generator().manual_seed(seed * 100_003 + epoch + 7_919)
+    g = torch.Generator().manual_seed(epoch_seed(seed, epoch, CAPTION_STREAM))
     return torch.randint(0, 2**31 - 1, (n,), generator=g)
 
 
@@ -91,13 +100,12 @@ def build_datasets(cfg: TrainConfig, settings: ClipSettings, rank: int) -> dict[
     for name, path in (("train", cfg.train_data), ("val", cfg.val_data)):
         if not path:
             continue
-        annotated = loaded = ClipDataset(annotations_file(path), settings)
+        annotated = loaded = ClipDataset(annotations_path(path), settings)
         if cfg.cache_dir:
             where = Path(cfg.cache_dir) / name
             if rank == 0:
                 loaded = open_cache(annotated, where, workers=cfg.workers, progress=cfg.progress)
-            if dist.is_initialized():
-                dist.barrier()
+            distributed.barrier()
             if rank != 0:
                 loaded = open_cache(annotated, where, on_stale="error", progress=False)
         out[name] = (annotated, loaded)
@@ -107,9 +115,9 @@ def build_datasets(cfg: TrainConfig, settings: ClipSettings, rank: int) -> dict[
 def to_model_batch(batch: dict[str, Any], draws: Tensor, modalities: Sequence[str], device: torch.device) -> dict[str, Any]:
     """The model's input: one drawn caption per clip, media on the device."""
     out: dict[str, Any] = {}
-    if "text" in modalities:
-        out["text"] = [caps[int(draws[i]) % len(caps)] for caps, i in zip(batch["captions"], batch["index"])]
-    for m in ("video", "audio"):
+    if TEXT in modalities:
+        out[TEXT] = [caps[int(draws[i]) % len(caps)] for caps, i in zip(batch["captions"], batch["index"])]
+    for m in MEDIA:
         if m in modalities:
             out[m] = batch[m].to(device, non_blocking=True)
     return out

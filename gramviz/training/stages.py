@@ -1,7 +1,7 @@
 """Training in stages: the trainer paused every few epochs to hand back the model, so that a lesson
 (or a script) can look at the geometry while it changes.
 
-Each stage is one `gramviz.train.train` call that stops at an epoch boundary and the next resumes
+Each stage is one `gramviz.training.train` call that stops at an epoch boundary and the next resumes
 from its checkpoint; the trainer's resume is exact, so the weights at the end equal those of one
 uninterrupted run of the same config.
 
@@ -21,8 +21,10 @@ from typing import Any
 
 import torch
 
+from ..datasets import annotations_path, read_annotations
 from .config import TrainConfig
-from .data import annotations_file
+from .loop import train
+from .setup import build_model, build_tokenizer, seed_everything
 
 __all__ = ["Stage", "initial_model", "train_in_stages"]
 
@@ -36,24 +38,15 @@ class Stage:
     model: Any  # the GRAMModel at this point; training goes on from the checkpoint, not from this object
 
 
-def _tokenizer(cfg: TrainConfig) -> Any:
-    """The tokenizer the trainer builds: every caption of the training clips."""
-    from ..models import Tokenizer
-
-    return Tokenizer.build(c for r in _records(cfg) for c in r.captions)
-
-
 def initial_model(cfg: TrainConfig) -> Any:
-    """The untrained model of ``cfg``: the weights `gramviz.train.train` starts from (same seed, on the CPU)."""
-    from ..train import build_model, seed_everything
-
-    tokenizer = _tokenizer(cfg)
+    """The untrained model of ``cfg``: the weights `gramviz.training.train` starts from (same seed, on the CPU)."""
+    tokenizer = build_tokenizer(_records(cfg))  # as the trainer's
     seed_everything(cfg.seed)  # as the trainer: nothing else draws from the RNG before the model is built
     return build_model(cfg, tokenizer, torch.device("cpu"))
 
 
 def train_in_stages(cfg: TrainConfig, epochs_per_stage: int = 1, include_start: bool = True) -> Iterator[Stage]:
-    """Train as ``gramviz.train.train(cfg)`` does, yielding the model every ``epochs_per_stage`` epochs.
+    """Train as ``gramviz.training.train(cfg)`` does, yielding the model every ``epochs_per_stage`` epochs.
 
     The run writes what the trainer writes (``out_dir/log.jsonl``, checkpoints, ``out_dir/final/``
     after the last epoch). Stopping the iteration early leaves a checkpoint that
@@ -68,8 +61,6 @@ def train_in_stages(cfg: TrainConfig, epochs_per_stage: int = 1, include_start: 
     Yields:
         `Stage` (epoch, step, model) after each stage; the last one has ``epoch == cfg.epochs``.
     """
-    from ..train import train
-
     if int(epochs_per_stage) != epochs_per_stage or epochs_per_stage < 1:
         raise ValueError(f"epochs_per_stage must be a positive integer, got {epochs_per_stage!r}")
     if cfg.stop_at_step is not None:
@@ -92,6 +83,4 @@ def train_in_stages(cfg: TrainConfig, epochs_per_stage: int = 1, include_start: 
 
 def _records(cfg: TrainConfig) -> list[Any]:
     """The training clips' annotation records, in the trainer's order."""
-    from ..datasets import read_annotations
-
-    return read_annotations(annotations_file(cfg.train_data))
+    return read_annotations(annotations_path(cfg.train_data))

@@ -16,37 +16,10 @@ import torch
 from plotly.subplots import make_subplots
 
 from ..gram import base_height_matrix
-from ..scores import MEASURES, score_matrix
+from ..scores import get_measure, score_matrix
 from ._style import NEGATIVE, POSITIVE, SEQUENTIAL, as_array, base_layout, figure
 
 __all__ = ["volume_heatmap", "positives_vs_negatives", "base_vs_height", "roc_auc"]
-
-MEASURE_TITLES = {
-    "volume": "GRAM volume",
-    "cosine_pairwise": "pairwise cosine",
-    "cosine_fused": "fused cosine",
-    "symile": "Symile",
-    "triangle": "triangle area",
-}
-# measures drawn as the geometric quantity (lower = more aligned) rather than as a score
-_DRAWN_AS_SIZE = {"volume", "triangle"}
-
-
-def check_measure(measure: str) -> None:
-    if measure not in MEASURES:
-        raise ValueError(f"unknown measure {measure!r}; choose one of {', '.join(MEASURES)}")
-
-
-def measure_axis_title(measure: str) -> str:
-    """'GRAM volume (lower = more aligned)' or 'pairwise cosine (higher = more aligned)'."""
-    direction = "lower" if measure in _DRAWN_AS_SIZE else "higher"
-    return f"{MEASURE_TITLES[measure]} ({direction} = more aligned)"
-
-
-def drawn_values(scores: np.ndarray, measure: str) -> np.ndarray:
-    """Scores (higher = aligned) as drawn: the volume or area itself for the geometric measures."""
-    return -scores if measure in _DRAWN_AS_SIZE else scores
-
 
 def as_embeddings(anchor: Any, others: Sequence[Any], what: str, square: bool = False) -> list[torch.Tensor]:
     """float64 tensors of the anchor and the other modalities, with clear errors for bad input."""
@@ -144,17 +117,17 @@ def volume_heatmap(
         >>> volume_heatmap(np.array([[0.1, 0.9], [0.8, 0.2]])).data[0].type
         'heatmap'
     """
-    check_measure(measure)
+    spec = get_measure(measure)
     z = as_array(matrix, "matrix", ndim=2)
     n, m = z.shape
     mask = positive_mask(positives, (n, m))
     rows, cols = _tick_labels(row_labels, n, "row_labels"), _tick_labels(col_labels, m, "col_labels")
     hover = np.array([[f"{rows[i]}<br>{cols[j]}" for j in range(m)] for i in range(n)], dtype=object)
-    fig = figure(title or f"{MEASURE_TITLES[measure]} of every anchor with every candidate: matching pairs (outlined) should stand out")
+    fig = figure(title or f"{spec.title} of every anchor with every candidate: matching pairs (outlined) should stand out")
     fig.add_trace(go.Heatmap(
-        z=z, colorscale=SEQUENTIAL, reversescale=measure in _DRAWN_AS_SIZE, customdata=hover,
+        z=z, colorscale=SEQUENTIAL, reversescale=spec.is_size, customdata=hover,
         hovertemplate="anchor %{y}: %{customdata}<br>value %{z:.4f}<extra></extra>",
-        colorbar={"title": {"text": measure_axis_title(measure).replace(" (", "<br>("), "side": "right"}},
+        colorbar={"title": {"text": spec.axis_title().replace(" (", "<br>("), "side": "right"}},
     ))
     pi, pj = np.nonzero(mask)
     marker = {"symbol": "square-open", "size": max(6, min(24, 500 // max(n, m))), "color": POSITIVE, "line": {"width": 2}}
@@ -198,7 +171,7 @@ def positives_vs_negatives(
     if not measures:
         raise ValueError("positives_vs_negatives: measures is empty")
     for m in measures:
-        check_measure(m)
+        get_measure(m)
     tensors = as_embeddings(anchor, others, "positives_vs_negatives", square=True)
     n = tensors[0].shape[0]
     off = ~np.eye(n, dtype=bool)
@@ -208,9 +181,10 @@ def positives_vs_negatives(
         scores = score_matrix(*tensors, measure=measure).numpy()
         pos, neg = np.diag(scores), scores[off]
         aucs[measure] = roc_auc(pos, neg)
-        _add_histograms(fig, drawn_values(pos, measure), drawn_values(neg, measure), bins, c)
-        fig.layout.annotations[c - 1].text = f"{MEASURE_TITLES[measure]}: AUC {aucs[measure]:.3f}"
-        fig.update_xaxes(title=measure_axis_title(measure), row=1, col=c)
+        spec = get_measure(measure)
+        _add_histograms(fig, spec.values(pos), spec.values(neg), bins, c)
+        fig.layout.annotations[c - 1].text = f"{spec.title}: AUC {aucs[measure]:.3f}"
+        fig.update_xaxes(title=spec.axis_title(), row=1, col=c)
     fig.update_yaxes(title="fraction of the group per bin", row=1, col=1)
     title = (f"Matching vs non-matching tuples ({n:,} positives, {n * (n - 1):,} negatives): the less the "
              "distributions overlap, the better a measure separates them (AUC 1 = perfect, 0.5 = chance)")

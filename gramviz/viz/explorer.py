@@ -11,11 +11,11 @@ from typing import Any
 
 import numpy as np
 
+from ..modalities import MODALITIES
 from .geometry import parallelotope
 
 __all__ = ["vectors_from_angles", "explorer"]
 
-_LABELS = ("text", "video", "audio")
 # a triple on the boundary (coplanar vectors) is feasible; allow for rounding in the degrees
 _TOL_DEG = 1e-9
 
@@ -90,7 +90,7 @@ def _sync(widget: Any, fig: Any) -> None:
             widget.layout.scene[axis].range = fig.layout.scene[axis].range
 
 
-def explorer(angles: Sequence[float] = (60, 60, 60), labels: Sequence[str] = _LABELS) -> Any:
+def explorer(angles: Sequence[float] = (60, 60, 60), labels: Sequence[str] = MODALITIES) -> Any:
     """An ipywidgets explorer: three sliders set the pairwise angles, the parallelepiped and its volume follow.
 
     What to look at: closing any one angle flattens the solid; the volume reaches 0 when the three

@@ -9,9 +9,9 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..scores import MEASURES, score_matrix
+from ..scores import MEASURES, get_measure, score_matrix
 from ._style import NEGATIVE, POSITIVE, SEQUENTIAL, as_array, base_layout
-from .alignment import MEASURE_TITLES, as_embeddings, check_measure, drawn_values, measure_axis_title, truncate
+from .alignment import as_embeddings, truncate
 
 __all__ = ["measure_comparison", "retrieval_results", "rank_agreement", "top_k"]
 
@@ -76,7 +76,7 @@ def measure_comparison(
     if not measures:
         raise ValueError("measure_comparison: measures is empty")
     for m in measures:
-        check_measure(m)
+        get_measure(m)
     tensors = as_embeddings(anchor, others, "measure_comparison")
     n, m = tensors[0].shape[0], tensors[1].shape[0]
     if not 0 <= query < n:
@@ -93,7 +93,7 @@ def measure_comparison(
                         subplot_titles=[f"top {min(k, m)} for query {query} (correct item shaded)",
                                         "rank agreement over all queries (Spearman)"])
     fig.add_trace(_ranking_table(tops, scores, query, names, correct_set), row=1, col=1)
-    fig.add_trace(_agreement_heatmap(agree, [MEASURE_TITLES[ms] for ms in measures]), row=1, col=2)
+    fig.add_trace(_agreement_heatmap(agree, [get_measure(ms).title for ms in measures]), row=1, col=2)
     fig.update_yaxes(autorange="reversed", row=1, col=2)
     title = f"Do the measures rank the gallery alike? Query {query}: {truncate(names[query] if n == m else query, 50)}"
     fig.update_layout(**base_layout(title), height=max(440, 150 + 48 * min(k, m)),
@@ -131,11 +131,11 @@ def _ranking_table(tops: dict[str, np.ndarray], scores: dict[str, np.ndarray], q
                    names: list[str], correct: set[int]) -> go.Table:
     columns, fills = [], []
     for ms, idx in tops.items():
-        values = drawn_values(scores[ms][query, idx], ms)
+        values = get_measure(ms).values(scores[ms][query, idx])
         columns.append([f"{truncate(names[j], 28)} ({v:.3f})" for j, v in zip(idx, values)])
         fills.append([_HIGHLIGHT if j in correct else _PLAIN for j in idx])
     ranks = [str(r) for r in range(1, len(columns[0]) + 1)]
-    header = ["rank"] + [measure_axis_title(ms).replace(" (", "<br>(") for ms in tops]
+    header = ["rank"] + [get_measure(ms).axis_title().replace(" (", "<br>(") for ms in tops]
     return go.Table(
         columnwidth=[0.35] + [1.0] * len(tops),
         header={"values": header, "fill_color": "#E8EEF4", "align": "left", "font": {"size": 11}},
@@ -166,9 +166,9 @@ def retrieval_results(
         >>> retrieval_results(np.array([-0.9, -0.2, -0.5]), ["a", "b", "c"], k=2).layout.meta["order"]
         [1, 2]
     """
-    check_measure(measure)
+    spec = get_measure(measure)
     row = as_array(scores_row, "scores_row", ndim=1)
-    if measure in ("volume", "triangle") and (row > 0).any():
+    if spec.is_size and (row > 0).any():
         raise ValueError(f"scores_row for {measure!r} must be scores (minus the {measure}, so <= 0), "
                          "as gramviz.score_matrix returns; got positive values")
     if k < 1:
@@ -176,7 +176,7 @@ def retrieval_results(
     names = _labels(labels, row.size)
     good = _correct_items(correct, None, row.size)
     order = top_k(row, k)
-    values = drawn_values(row[order], measure)
+    values = spec.values(row[order])
     ranks = {j: int((row >= row[j]).sum()) for j in good}  # 1-based, ties counted against the item
     colors = [POSITIVE if j in good else NEGATIVE for j in order]
     fig = go.Figure(go.Bar(
@@ -186,9 +186,9 @@ def retrieval_results(
     ))
     missed = [f"{truncate(names[j], 30)} at rank {r}" for j, r in ranks.items() if r > k]
     note = f"; correct item not shown: {', '.join(missed)}" if missed else ""
-    title = f"Top {len(order)} of {row.size} items by {MEASURE_TITLES[measure]} (correct in orange){note}"
+    title = f"Top {len(order)} of {row.size} items by {spec.title} (correct in orange){note}"
     fig.update_layout(**base_layout(title, margin={"l": 20, "r": 30, "t": 70, "b": 55}),
                       height=max(300, 110 + 30 * len(order)), showlegend=False, meta={"order": order.tolist(), "correct_ranks": ranks})
     fig.update_yaxes(autorange="reversed", automargin=True)
-    fig.update_xaxes(title=measure_axis_title(measure))
+    fig.update_xaxes(title=spec.axis_title())
     return fig

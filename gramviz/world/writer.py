@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..datasets.annotations import CAPTIONS_FILE
 from .config import WorldConfig
 from .factors import (
     AUDIBLE_ONLY,
@@ -141,7 +142,7 @@ def world_metadata(samples: list[Sample], seed: int, split: str, config: WorldCo
             "rule": "only in the compositional split; train, val and test never contain them",
         },
         "oracle": oracle_report(samples),
-        "files": {"captions": "captions.jsonl", "videos": "videos/", "audio": "audio/"},
+        "files": {"captions": CAPTIONS_FILE, "videos": "videos/", "audio": "audio/"},
     }
 
 
@@ -193,7 +194,7 @@ def generate(
     out = _check_out_dir(out_dir)
     samples = draw_samples(n, seed, split, config)
     _render_all(out, seed, split, config, n, workers, progress)
-    with open(out / "captions.jsonl", "w", encoding="utf-8") as f:
+    with open(out / CAPTIONS_FILE, "w", encoding="utf-8") as f:
         for sample in samples:
             f.write(json.dumps(_record(sample)) + "\n")
     meta = world_metadata(samples, seed, split, config)
