@@ -16,6 +16,8 @@ import threading
 from fractions import Fraction
 from pathlib import Path
 
+import av
+import gradio_client
 import numpy as np
 import pytest
 import torch
@@ -31,8 +33,6 @@ ROOT = Path(__file__).resolve().parents[1]
 # Gradio's queue uses pandas options that pandas 3 deprecates: not ours to fix
 pytestmark = [pytest.mark.filterwarnings("ignore:.*no_silent_downcasting"),
               pytest.mark.filterwarnings("ignore:The copy keyword is deprecated")]
-gradio_client = pytest.importorskip("gradio_client")
-av = pytest.importorskip("av")
 
 
 # --- the search library against a float64 brute force -------------------------------------------
@@ -55,12 +55,26 @@ def test_rank_clips_matches_brute_force_volumes():
     assert torch.allclose(r.values, brute[r.indices], atol=1e-9)
 
 
-@pytest.mark.parametrize("measure", ["cosine_pairwise", "cosine_fused", "symile"])
-def test_rank_clips_by_other_measures_matches_score_matrix(measure):
+def _brute_triangle(t, v, a):
+    u, w = (t - v).double(), (t - a).double()
+    return 0.5 * float(torch.sqrt((u @ u) * (w @ w) - (u @ w) ** 2))
+
+
+@pytest.mark.parametrize("measure", gramviz.MEASURES)
+def test_rank_clips_by_every_measure_matches_score_matrix_and_reads_sizes_as_sizes(measure):
     q, v, a = _unit(1, 8, seed=4), _unit(12, 8, seed=5), _unit(12, 8, seed=6)
     r = rank_clips(q, {"video": v, "audio": a}, k=12, measure=measure)
     scores = gramviz.score_matrix(q, v, a, measure=measure)[0]
     assert r.indices.tolist() == torch.sort(scores, descending=True, stable=True).indices.tolist()
+    assert torch.equal(r.scores, scores[r.indices])
+    # people read a volume or an area as itself (>= 0, smaller = more aligned), every other score as is
+    sizes = {"volume": _brute_volume, "triangle": _brute_triangle}
+    if measure in sizes:
+        assert torch.equal(r.values, -scores[r.indices]) and bool((r.values >= 0).all())
+        brute = torch.tensor([sizes[measure](q[0], v[j], a[j]) for j in r.indices.tolist()], dtype=torch.float64)
+        torch.testing.assert_close(r.values, brute, rtol=1e-9, atol=1e-12)
+    else:
+        assert torch.equal(r.values, scores[r.indices])
     assert torch.equal(r.values, measure_values(r.scores, measure))
 
 
@@ -335,7 +349,7 @@ def test_concurrent_searches_all_succeed(app):
     for t in threads:
         t.start()
     for t in threads:
-        t.join(60)
+        t.join()  # the suite's per-test timeout stops a hang
     assert not errors and counts == [9] * 6
 
 

@@ -11,9 +11,11 @@ from gramviz.models import bundled_models
 
 @pytest.fixture(scope="module")
 def model():
-    if "world-small" not in bundled_models():
-        pytest.skip("world-small is not bundled")
-    return gramviz.load_model("world-small")
+    return gramviz.load_model("world-small")  # a package without it is broken: the load must fail loudly
+
+
+def test_world_small_is_bundled():
+    assert "world-small" in bundled_models()
 
 
 def test_card_records_how_it_was_trained(model):

@@ -2,7 +2,6 @@
 with a stand-in model, and the ``eval`` / ``embed`` subcommands."""
 
 import json
-import sys
 import types
 import zlib
 from pathlib import Path
@@ -26,6 +25,7 @@ from gramviz.evaluation import (
     evaluate,
     evaluate_embeddings,
     format_table,
+    open_dataset,
 )
 
 KEYS = {f"{d}/{m}" for d in DIRECTIONS for m in (*METRICS, "n")}
@@ -282,43 +282,44 @@ def test_clips_missing_audio_are_embedded_as_zero_rows_and_counted(world):
 # ---------------------------------------------------------------- the command line
 
 
-@pytest.fixture
-def stand_in_loader(monkeypatch):
-    """``gramviz.models.load_model`` returning a StandIn, whether or not the real package exists."""
-    loaded = []
-
-    def load_model(name_or_dir, device="cpu"):
-        loaded.append((name_or_dir, str(device)))
-        return StandIn()
-
-    monkeypatch.setitem(sys.modules, "gramviz.models", types.SimpleNamespace(load_model=load_model))
-    return loaded
+@pytest.fixture(scope="module")
+def bundled():
+    """The model a user evaluates first: the bundled world-small, loaded as the CLI loads it."""
+    return gramviz.load_model("world-small")
 
 
-def test_cli_eval_json_prints_one_json_object(world, stand_in_loader, capsys):
-    assert main(["eval", "--model", "stand-in", "--data", str(world), "--json", "--device", "cpu"]) == 0
+def test_cli_eval_json_prints_one_json_object_equal_to_the_library(world, bundled, capsys):
+    assert main(["eval", "--model", "world-small", "--data", str(world), "--json", "--device", "cpu"]) == 0
     captured = capsys.readouterr()
     metrics = json.loads(captured.out)  # exactly one JSON document: progress went to stderr
     assert set(metrics) == KEYS | CLS_KEYS | MISSING_KEYS and metrics["t2va/n"] == 8
-    assert stand_in_loader == [("stand-in", "cpu")]
+    expected = evaluate(bundled, open_dataset(world, bundled))  # the same model, data and measure
+    assert metrics == pytest.approx(expected, abs=1e-9)
 
 
-def test_cli_eval_prints_a_table_and_rejects_a_bad_measure(world, stand_in_loader, capsys):
-    assert main(["eval", "--model", "m", "--data", str(world), "--quiet", "--measure", "cosine_fused"]) == 0
+def test_cli_eval_prints_a_table_and_rejects_a_bad_measure(world, bundled, capsys):
+    assert main(["eval", "--model", "world-small", "--data", str(world), "--quiet", "--measure", "cosine_fused"]) == 0
     out = capsys.readouterr().out
     assert "t2va" in out and "a2v" in out and "classification: top-1" in out and "0 without audio" in out
+    expected = evaluate(bundled, open_dataset(world, bundled), measure="cosine_fused")
+    assert f"{expected['t2va/R@1']:>8.3f}" in next(line for line in out.splitlines() if line.startswith("t2va "))
     with pytest.raises(SystemExit) as e:
-        main(["eval", "--model", "m", "--data", str(world), "--measure", "cosine"])
+        main(["eval", "--model", "world-small", "--data", str(world), "--measure", "cosine"])
     assert e.value.code == 2 and "invalid choice" in capsys.readouterr().err
 
 
-def test_cli_embed_writes_a_file_that_loads_back(world, stand_in_loader, tmp_path, capsys):
+def test_cli_embed_writes_the_models_embeddings_to_a_file_that_loads_back(world, bundled, tmp_path, capsys):
     out = tmp_path / "emb.safetensors"
-    assert main(["embed", "--model", "stand-in", "--data", str(world / "captions.jsonl"), "--out", str(out)]) == 0
+    assert main(["embed", "--model", "world-small", "--data", str(world / "captions.jsonl"), "--out", str(out)]) == 0
     assert "wrote 8 clips and 24 captions" in capsys.readouterr().out
     emb, meta = gramviz.load_embeddings(out)
-    assert emb["text"].shape == (24, 16) and meta.model == "stand-in" and len(meta.ids) == 8
+    assert emb["text"].shape == (24, bundled.config.embed_dim) and meta.model == "world-small" and len(meta.ids) == 8
     assert meta.caption_clip[:4] == [0, 0, 0, 1] and meta.extra["missing"]["audio"] == []
+    # the rows are the model's own embeddings of each caption and clip, in order
+    torch.testing.assert_close(emb["text"], bundled.encode_text(meta.captions), atol=1e-5, rtol=0)
+    clips = bundled.encode_clip_files([world / p for p in meta.paths["video"]], [world / p for p in meta.paths["audio"]])
+    torch.testing.assert_close(emb["video"], clips["video"], atol=1e-5, rtol=0)
+    torch.testing.assert_close(emb["audio"], clips["audio"], atol=1e-5, rtol=0)
     assert evaluate_embeddings(emb, meta)["t2va/n"] == 8
 
 
@@ -326,7 +327,7 @@ def test_cli_embed_writes_a_file_that_loads_back(world, stand_in_loader, tmp_pat
 
 
 def test_a_model_with_a_dam_head_is_reranked(world):
-    models = pytest.importorskip("gramviz.models")
+    models = gramviz.models
     dataset = ClipDataset(world / "captions.jsonl", SETTINGS)
     tokenizer = models.Tokenizer.build([c for r in dataset.records for c in r.captions])
     config = models.ModelConfig(embed_dim=16, dam=True, dam_width=16, text_width=16, video_width=16, audio_width=16)

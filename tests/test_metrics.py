@@ -34,6 +34,25 @@ def test_several_correct_items_take_the_best_ranked():
     assert gramviz.retrieval_ranks(scores, relevant).tolist() == [3]
 
 
+def test_a_query_is_found_at_its_best_correct_item_not_its_worst():
+    # Wrong items lie between the correct ones, and some tie with them; ranks worked out by hand:
+    scores = torch.tensor(
+        [
+            [0.9, 0.2, 0.7, 0.7, 0.5, 0.1],  # correct 2 (0.7), 5 (0.1): wrong 0.9 and the tied 0.7 above -> 3
+            [0.4, 0.4, 0.4, 0.8, 0.0, 0.0],  # correct 0, 1 (both 0.4): wrong 0.8 and the tied 0.4 above -> 3
+            [0.6, 0.6, 0.3, 0.0, 0.0, 0.0],  # correct 1 only: the tie with wrong item 0 counts against -> 2
+            [0.1, 0.3, 0.2, 0.9, 0.8, 0.4],  # correct 3 (0.9), 1 (0.3): nothing wrong above -> 1
+        ]
+    )
+    relevant = torch.zeros(4, 6, dtype=torch.bool)
+    for row, cols in enumerate([(2, 5), (0, 1), (1,), (3, 1)]):
+        relevant[row, list(cols)] = True
+    # the worst correct items would rank 5, 3, 2 and 4
+    assert gramviz.retrieval_ranks(scores, relevant).tolist() == [3, 3, 2, 1]
+    m = gramviz.retrieval_metrics(scores, relevant, ks=(1, 2, 3))
+    assert m == {"R@1": 0.25, "R@2": 0.5, "R@3": 1.0, "MedR": 2.5, "MnR": 2.25}
+
+
 def test_relevance_matrix_for_the_reverse_direction():
     caption_clip = [0, 0, 1, 2, 2, 2]
     rel = gramviz.relevance_matrix(caption_clip, 3)

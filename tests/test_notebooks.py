@@ -1,12 +1,13 @@
-"""The teaching notebooks: each runs top to bottom on the CPU within its time limit without an error,
-says what it teaches first and sums up last, explains every figure, and is committed without outputs.
+"""The teaching notebooks: each runs top to bottom on the CPU without an error, says what it teaches
+first and sums up last, explains every figure, and is committed without outputs.
 
-Deselect the (slow) execution with ``pytest -m "not notebooks"``.
+No assertion depends on how fast the machine is: the timeouts below only stop a notebook that hangs,
+and ``pytest --durations=0`` reports how long each one took. Deselect the (slow) execution with
+``pytest -m "not notebooks"``.
 """
 
 import os
 import sys
-import time
 from pathlib import Path
 
 import nbformat
@@ -14,7 +15,7 @@ import pytest
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
-LIMIT_S = 240  # per notebook, kernel start included
+HANG_S = 600  # a cell (and, plus a minute, a notebook) still running after this has hung
 FIGURE_TYPES = ("application/vnd.plotly.v1+json", "application/vnd.jupyter.widget-view+json")
 WHAT_TO_LOOK_AT = "what to look at"
 
@@ -45,7 +46,7 @@ def _adjacent_markdown(nb, index):
 
 @pytest.mark.notebooks
 @pytest.mark.slow
-@pytest.mark.timeout(LIMIT_S + 60)
+@pytest.mark.timeout(HANG_S + 60)
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_runs_top_to_bottom(path):
     from nbclient import NotebookClient
@@ -55,17 +56,14 @@ def test_runs_top_to_bottom(path):
     # "python3" kernel with sys.executable of the process that launches it)
     nb.cells.insert(0, nbformat.v4.new_code_cell("import sys; print(sys.executable)"))
     # run in the notebook's folder, as JupyterLab does
-    client = NotebookClient(nb, timeout=LIMIT_S, kernel_name="python3", allow_errors=False,
+    client = NotebookClient(nb, timeout=HANG_S, kernel_name="python3", allow_errors=False,
                             resources={"metadata": {"path": str(path.parent)}})
     # One intra-op thread: the notebooks' models are small, and on a CPU shared with other work
     # (a parallel test run, a training job) PyTorch's spinning threads make training several times
-    # slower; one thread keeps the time limit a property of the notebook, not of the machine's load.
+    # slower.
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    start = time.perf_counter()
     client.execute(env=env)
-    elapsed = time.perf_counter() - start
     assert nb.cells[0].outputs[0].text.strip() == sys.executable
-    assert elapsed <= LIMIT_S, f"{path.name} took {elapsed:.0f} s, more than {LIMIT_S} s"
     nb.cells.pop(0)
     for i, cell in enumerate(nb.cells):
         errors = [o for o in cell.get("outputs", []) if o.output_type == "error"]
