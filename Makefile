@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 EXTRAS := viz,app,notebooks,dev
 
-.PHONY: setup test demo lab bench gallery train-default results constraints clean
+.PHONY: setup test demo lab bench gallery train-default results constraints mutations clean
 
 setup: $(STAMP)
 
@@ -29,6 +29,10 @@ demo: $(STAMP)
 # JupyterLab on the teaching notebooks (notebooks/), in the project's environment
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/
+
+# Do the tests catch deliberate bugs? tools/mutation_check.py applies each to a copy of the tree
+mutations: $(STAMP)
+	$(PY) tools/mutation_check.py
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_volume.py

@@ -1,4 +1,7 @@
-"""GRAM models: encoders, the modality-keyed GRAMModel, the DAM head, and safe save/load."""
+"""GRAM models: encoders, the modality-keyed GRAMModel, the DAM head, and safe save/load.
+
+The DAM head's loss, hard negatives and re-ranking are checked in test_dam.py.
+"""
 
 import json
 import pickle
@@ -15,10 +18,7 @@ from gramviz.models import (
     ModelLoadError,
     Tokenizer,
     bundled_models,
-    dam_loss,
-    dam_rerank,
     load_model,
-    sample_hard_negatives,
 )
 
 CAPTIONS = ["a red ball bounces on grass", "a blue cube spins while rain falls", "a small star grows, a dog barks"]
@@ -257,62 +257,6 @@ def test_unknown_names_list_what_is_bundled(tmp_path):
     (tmp_path / "file.txt").write_text("x")
     with pytest.raises(ModelLoadError, match="not a model directory"):
         load_model(tmp_path / "file.txt")
-
-
-# ---------------------------------------------------------------- DAM
-
-
-def test_hard_negatives_follow_softmax_of_minus_volume_rows():
-    V = torch.ones(4, 4)
-    V[0, 2] = V[1, 3] = V[2, 0] = V[3, 1] = 0.0  # one near-aligned wrong candidate per anchor
-    V[3, 0] = -50.0  # column 0 (for candidate 0): anchor 3 is certain
-    cands, anchors = sample_hard_negatives(V, temperature=0.01, generator=torch.Generator().manual_seed(0))
-    assert cands.tolist() == [2, 3, 0, 0]  # row 3: V[3, 0] = -50 beats V[3, 1] = 0
-    assert anchors[0] == 3
-    # never the positive (volume 0 here); candidates i+1 (V = 0.1) and i+2 (V = 0.2) are drawn
-    # with the odds of softmax(-V / 0.1): e : 1; every other candidate (V = 5) almost never
-    n = 2000
-    rows = torch.arange(n)
-    V = torch.full((n, n), 5.0)
-    V[rows, rows] = 0.0
-    V[rows, (rows + 1) % n], V[rows, (rows + 2) % n] = 0.1, 0.2
-    offset = (sample_hard_negatives(V, temperature=0.1)[0] - rows) % n
-    counts = torch.bincount(offset, minlength=3)[:3].double() / n
-    e = torch.exp(torch.tensor(1.0, dtype=torch.float64))
-    torch.testing.assert_close(counts, torch.stack([e * 0, e / (e + 1), 1 / (e + 1)]), atol=0.04, rtol=0)
-
-
-def test_dam_loss_is_finite_and_trains_the_head_and_the_encoders():
-    model = small_model(dam=True)
-    emb, tokens = model.encode(batch(4), return_tokens=True)
-    V = gramviz.volume_matrix(emb["text"], emb["video"], emb["audio"])
-    loss = dam_loss(model, tokens, V, generator=torch.Generator().manual_seed(0))
-    assert loss.ndim == 0 and torch.isfinite(loss)
-    loss.backward()
-    for part in (model.dam, *model.encoders.values()):
-        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in part.parameters())
-    one = model.encode({k: v[:1] for k, v in batch(1).items()}, return_tokens=True)[1]
-    assert torch.isfinite(dam_loss(model, one, torch.zeros(1, 1)))
-    with pytest.raises(ValueError, match="no DAM head"):
-        dam_loss(small_model(), tokens, V)
-
-
-def test_dam_rerank_reorders_only_the_top_k():
-    model = small_model(dam=True)
-    b = batch(6)
-    _, tokens = model.encode(b, return_tokens=True)
-    scores = torch.randn(6, 6)
-    out = dam_rerank(model, tokens, scores, k=3)
-    top = scores.topk(3, dim=1).indices
-    assert set(out.topk(3, dim=1).indices[0].tolist()) == set(top[0].tolist())
-    rest = torch.ones_like(scores, dtype=torch.bool).scatter(1, top, False)
-    assert torch.equal(out[rest], scores[rest].double())
-    out_t = dam_rerank(model, tokens, scores.T.contiguous(), k=3, queries="candidates")
-    top_t = scores.T.topk(3, dim=1).indices.sort(1).values
-    assert out_t.shape == (6, 6) and torch.equal(out_t.topk(3, dim=1).indices.sort(1).values, top_t)
-    # the DAM probabilities of the anchor->candidate and candidate->anchor views agree pair by pair
-    both = (out > scores.max() + 1) & (out_t.T > scores.max() + 1)
-    torch.testing.assert_close(out[both], out_t.T[both])
 
 
 # ---------------------------------------------------------------- training properties
