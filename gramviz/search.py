@@ -1,4 +1,4 @@
-"""Searching a gallery: pure functions over embeddings.
+"""Searching a gallery: `ClipIndex` (exact, built once per gallery) and pure functions over embeddings.
 
 A gallery holds one row per clip in each media modality (``{"video": (M, D), "audio": (M, D)}``)
 and one row per caption (``(N, D)`` text). A text query ranks the clips; a clip ranks the
@@ -23,10 +23,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from .clip_index import ClipIndex
 from .modalities import in_stacking_order
 from .scores import measure_values, score_matrix
 
-__all__ = ["Ranking", "rank_captions", "rank_clips"]
+__all__ = ["ClipIndex", "Ranking", "rank_captions", "rank_clips"]
 
 
 @dataclass
@@ -65,12 +66,15 @@ def _top(all_scores: Tensor, considered: Tensor, k: int, measure: str, modalitie
     return Ranking(order, scores, measure_values(scores, measure), masked, considered, modalities, measure)
 
 
-def rank_clips(query: Tensor, clips: Mapping[str, Tensor | None], k: int = 10, measure: str = "volume") -> Ranking:
+def rank_clips(query: Tensor, clips: Mapping[str, Tensor | None] | ClipIndex, k: int = 10,
+               measure: str = "volume") -> Ranking:
     """Rank gallery clips for one anchor (a text query): GRAM volume of (query, clip's modalities).
 
     Args:
         query: (D,) or (1, D) anchor embedding.
-        clips: ``{"video": (M, D), "audio": (M, D)}``, any non-empty subset (None entries skipped).
+        clips: ``{"video": (M, D), "audio": (M, D)}``, any non-empty subset (None entries skipped),
+            or a `ClipIndex` of them (built once per gallery: each search then costs about as
+            much as a cosine search).
         k: results returned.
         measure: one of ``gramviz.MEASURES``.
 
@@ -81,17 +85,35 @@ def rank_clips(query: Tensor, clips: Mapping[str, Tensor | None], k: int = 10, m
         >>> clips = {"video": torch.eye(3), "audio": torch.eye(3)}
         >>> rank_clips(torch.tensor([0.0, 1.0, 0.0]), clips, k=1).values
         tensor([0.])
+        >>> index = ClipIndex({"video": torch.eye(3), "audio": torch.eye(3)[[1, 2, 0]]})
+        >>> rank_clips(torch.tensor([1.0, 1.0, 0.0]), index, k=1).indices  # in clip 0's plane
+        tensor([0])
     """
-    cand = in_stacking_order(clips, "clips")
-    if not cand:
-        raise ValueError("rank_clips: the gallery has no clip modality to rank by")
     q = query.reshape(1, -1) if isinstance(query, Tensor) and query.dim() == 1 else query
     if not isinstance(q, Tensor) or q.dim() != 2 or q.shape[0] != 1:
         raise ValueError(f"rank_clips: query must have shape (D,) or (1, D), got {getattr(query, 'shape', query)!r}")
+    if isinstance(clips, ClipIndex):
+        return _rank_with_index(q, clips, k, measure)
+    cand = in_stacking_order(clips, "clips")
+    if not cand:
+        raise ValueError("rank_clips: the gallery has no clip modality to rank by")
     others = list(cand.values())
     scores = score_matrix(q, *others, measure=measure)[0]  # (M,)
     considered = torch.stack([x.norm(dim=-1) > 0 for x in others]).all(0)
     return _top(scores, considered, k, measure, tuple(cand))
+
+
+def _rank_with_index(query: Tensor, index: ClipIndex, k: int, measure: str) -> Ranking:
+    """`rank_clips` through an index: its exact top k, and every row's score for the figures."""
+    if int(k) != k or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    if not bool(index.present.any()):
+        raise ValueError(f"no gallery row can be ranked: every one lacks one of {', '.join(index.modalities)}")
+    scores, ids = index.search(query, k, measure)
+    every = index.scores(query, measure)[0].masked_fill(~index.present, -torch.inf)  # (M,)
+    every[ids[0]] = scores[0]  # the exactly re-scored top k
+    return Ranking(ids[0], scores[0], measure_values(scores[0], measure), every, index.present, index.modalities,
+                   measure)
 
 
 def rank_captions(captions: Tensor, clip: Mapping[str, Tensor | None], k: int = 10, measure: str = "volume") -> Ranking:
