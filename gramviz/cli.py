@@ -159,23 +159,39 @@ def _add_embed(subparsers) -> None:
         "embed",
         help="write the embeddings of a dataset's captions and clips to a .safetensors file",
         description="Embed every caption and clip with a model; the file (docs/embeddings.md) holds the ids, "
-        "captions, classes and media paths, and which clips miss a modality.",
+        "captions, classes and media paths, and which clips miss a modality. The work is written in parts to "
+        "OUT.parts/ as it goes: the same command run again continues from them. Under torchrun "
+        "(torchrun --nproc_per_node=N -m gramviz embed ...) the ranks share the parts and rank 0 writes OUT.",
     )
     _add_model_and_data(p)
     p.add_argument("--out", required=True, help="the embedding file to write (.safetensors)")
+    p.add_argument("--workers", type=int, default=2, help="DataLoader processes decoding clips (default 2; 0: none)")
+    p.add_argument(
+        "--amp", choices=["on", "off"], default="on",
+        help="autocast (bf16, else fp16) on CUDA; embeddings are stored in float32 (default on; CPU: no effect)",
+    )
+    p.add_argument(
+        "--batches-per-part", type=int, default=16, metavar="N",
+        help="batches per part file in OUT.parts/, the unit of resume and of work per rank (default 16)",
+    )
     p.set_defaults(func=_run_embed)
 
 
 def _run_embed(args: argparse.Namespace) -> int:
-    from .embeddings import save_embeddings
-    from .evaluation import embed_dataset
+    from . import distributed
+    from .evaluation import embed_to_file
 
+    _, _, device, opened = distributed.setup(args.device or "auto")  # this rank's GPU under torchrun
+    args.device = str(device)
     model, dataset = _load_model_and_data(args)
-    emb, meta = embed_dataset(model, dataset, args.batch_size, progress=not args.quiet)
-    meta.model = args.model
-    save_embeddings(args.out, emb, meta)
-    if not args.quiet:
-        print(f"wrote {len(meta.ids)} clips and {len(meta.captions or [])} captions to {args.out}")
+    run = embed_to_file(
+        model, dataset, args.out, batch_size=args.batch_size, batches_per_part=args.batches_per_part,
+        workers=args.workers, amp=args.amp == "on", progress=not args.quiet, model_name=args.model,
+        log=None if args.quiet else (lambda note: print(note, file=sys.stderr)),
+    )
+    distributed.shutdown(opened)
+    if run.merged and not args.quiet:
+        print(f"wrote {run.clips} clips and {run.captions} captions to {args.out}")
     return 0
 
 

@@ -2,11 +2,13 @@
 
 `embed_dataset` returns what `gramviz.save_embeddings` stores; the rows of a clip that lacks a
 modality are zero and listed in ``meta.extra["missing"]``. `open_dataset` opens a clip folder or
-an annotation file decoded as a model needs.
+an annotation file decoded as a model needs. ``sharded.py`` builds on the pieces here to embed a
+dataset in resumable parts, over the ranks of ``torchrun``.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +23,7 @@ from ..modalities import MEDIA, TEXT
 from ..models import clip_settings, inference
 from .classification import class_names
 
-__all__ = ["embed_dataset", "embed_with_tokens", "model_modalities", "open_dataset"]
+__all__ = ["amp_context", "autocast_dtype", "embed_dataset", "embed_with_tokens", "model_modalities", "open_dataset"]
 
 
 @dataclass
@@ -47,6 +49,32 @@ def model_modalities(model: nn.Module) -> tuple[str, ...]:
     if not found:
         raise ValueError("the model must name its modalities (model.modalities or model.config.modalities)")
     return tuple(found)
+
+
+def autocast_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
+    """The autocast dtype of mixed precision on ``device``: bfloat16 on a CUDA device that has it,
+    else float16; None (full precision) on the CPU or when ``amp`` is False."""
+    if not amp or device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def amp_context(device: torch.device, amp: bool) -> contextlib.AbstractContextManager:
+    """``torch.autocast`` in `autocast_dtype` on a CUDA device when ``amp``, else a no-op context."""
+    dtype = autocast_dtype(device, amp)
+    return contextlib.nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
+
+
+def make_loader(dataset: Any, workers: int, batch_size: int | None = None, batches: Any = None) -> Any:
+    """A DataLoader over ``dataset`` in order, ``workers`` processes decoding clips (0: this one);
+    batches of ``batch_size`` clips, or the lists of indices ``batches``."""
+    from torch.utils.data import DataLoader
+
+    if int(workers) != workers or workers < 0:
+        raise ValueError(f"workers must be a non-negative integer, got {workers!r}")
+    if batches is not None:
+        return DataLoader(dataset, batch_sampler=batches, num_workers=int(workers), collate_fn=dataset.collate)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=int(workers), collate_fn=dataset.collate)
 
 
 def _encode(model: nn.Module, m: str, x: Any, device: torch.device, rows: _Rows, where: Tensor) -> None:
@@ -126,7 +154,7 @@ def _metadata(dataset: Any, rows: _Rows, model_name: str | None) -> EmbeddingMet
 
 
 def embed_dataset(
-    model: nn.Module, dataset: Any, batch_size: int = 64, progress: bool = True
+    model: nn.Module, dataset: Any, batch_size: int = 64, progress: bool = True, *, workers: int = 0, amp: bool = False
 ) -> tuple[dict[str, Tensor], EmbeddingMetadata]:
     """Embed every caption and clip of a dataset, in order, without gradients.
 
@@ -137,6 +165,9 @@ def embed_dataset(
             audio, class_id; batches with ``present`` masks).
         batch_size: clips per batch.
         progress: show a progress bar (on stderr).
+        workers: DataLoader worker processes that decode clips in parallel (0: this process).
+        amp: autocast (bf16, else fp16) when the model is on a CUDA device; the embeddings are
+            float32 either way. No effect on the CPU.
 
     Returns:
         (``{"text": (captions, D), "video": (clips, D), "audio": (clips, D)}`` float32 on the
@@ -148,22 +179,29 @@ def embed_dataset(
         >>> emb["text"].shape[0] == len(meta.caption_clip)  # doctest: +SKIP
         True
     """
-    emb, meta, _ = embed_with_tokens(model, dataset, batch_size, progress, tokens=False)
+    emb, meta, _ = embed_with_tokens(model, dataset, batch_size, progress, tokens=False, workers=workers, amp=amp)
     return emb, meta
 
 
-def embed_with_tokens(model: nn.Module, dataset: Any, batch_size: int, progress: bool, tokens: bool) -> tuple[Any, ...]:
-    """`embed_dataset`, and the `ModalityTokens` of every row (for a DAM head) when ``tokens``, else None."""
-    from torch.utils.data import DataLoader
-    from tqdm.auto import tqdm
-
+def check_batch_size(batch_size: Any) -> None:
+    """Raise a `ValueError` unless ``batch_size`` is a positive integer."""
     if int(batch_size) != batch_size or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+
+
+def embed_with_tokens(
+    model: nn.Module, dataset: Any, batch_size: int, progress: bool, tokens: bool, *, workers: int = 0, amp: bool = False
+) -> tuple[Any, ...]:
+    """`embed_dataset`, and the `ModalityTokens` of every row (for a DAM head) when ``tokens``, else None."""
+    from tqdm.auto import tqdm
+
+    check_batch_size(batch_size)
     modalities, rows = model_modalities(model), _Rows(tokens={} if tokens else None)
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=dataset.collate)
+    loader = make_loader(dataset, workers, batch_size)
     with inference(model) as device:
         for batch in tqdm(loader, desc="embedding", unit="batch", disable=not progress):
-            _embed_batch(model, batch, modalities, rows, device)
+            with amp_context(device, amp):
+                _embed_batch(model, batch, modalities, rows, device)
     name = getattr(model, "name", None)
     meta = _metadata(dataset, rows, name if isinstance(name, str) else None)
     return _stack_blocks(rows), meta, _stack_tokens(rows) if tokens else None

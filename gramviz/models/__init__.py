@@ -13,7 +13,7 @@ from .config import MODALITIES, ModelConfig, clip_settings
 from .dam import DAMHead, ModalityTokens, dam_loss, dam_rerank, sample_hard_negatives
 from .encoders import AudioEncoder, TextEncoder, TokenEncoder, VideoEncoder, build_encoder
 from .inference import inference
-from .io import ModelLoadError, bundled_models, save_pretrained
+from .io import ModelLoadError, bundled_models, model_fingerprint, save_pretrained
 from .loading import load_model
 from .model import GRAMModel
 from .tokenizer import Tokenizer
@@ -37,6 +37,7 @@ __all__ = [
     "dam_rerank",
     "inference",
     "load_model",
+    "model_fingerprint",
     "sample_hard_negatives",
     "save_pretrained",
 ]

@@ -8,6 +8,7 @@ data, time, machine, metrics). Bundled models live in ``gramviz/models/bundled/<
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -24,8 +25,8 @@ from torch import nn
 from .config import ModelConfig
 from .tokenizer import Tokenizer
 
-__all__ = ["BUNDLED_DIR", "MODEL_FILES", "ModelLoadError", "bundled_models", "check_weights", "read_parts", "refuse_pickles",
-           "resolve", "save_pretrained"]
+__all__ = ["BUNDLED_DIR", "MODEL_FILES", "ModelLoadError", "bundled_models", "check_weights", "model_fingerprint",
+           "read_parts", "refuse_pickles", "resolve", "save_pretrained"]
 
 WEIGHTS, CONFIG, TOKENIZER, CARD = "model.safetensors", "config.json", "tokenizer.json", "card.json"
 MODEL_FILES = (WEIGHTS, CONFIG, TOKENIZER, CARD)
@@ -58,6 +59,28 @@ def _machine() -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "device": torch.cuda.get_device_name(0) if cuda else "cpu",
     }
+
+
+def model_fingerprint(model: nn.Module) -> str:
+    """16 hex digits identifying a model: its config, tokenizer and every weight, bit for bit.
+
+    Example:
+        >>> a, b = nn.Linear(2, 2), nn.Linear(2, 2)
+        >>> model_fingerprint(a) == model_fingerprint(a), model_fingerprint(a) == model_fingerprint(b)
+        (True, False)
+    """
+    h = hashlib.sha256()
+    config = getattr(model, "config", None)
+    if hasattr(config, "to_dict"):
+        h.update(json.dumps(config.to_dict(), sort_keys=True).encode())
+    tokenizer = getattr(model, "tokenizer", None)
+    if hasattr(tokenizer, "to_dict"):
+        h.update(json.dumps(tokenizer.to_dict(), sort_keys=True).encode())
+    for name, tensor in sorted(model.state_dict().items()):
+        t = tensor.detach().cpu().contiguous()
+        h.update(f"{name}{tuple(t.shape)}{t.dtype}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 def _write_json(path: Path, obj: Any) -> None:
