@@ -80,6 +80,29 @@ def test_large_inputs_are_sampled_with_a_note_and_webgl():
     assert [c[0] for c in text_trace.customdata] == [f"clip{i}" for i in shown]
 
 
+def test_a_map_fitted_on_a_sample_places_the_rest_by_the_fitted_transform():
+    from sklearn.decomposition import PCA
+
+    rng = np.random.default_rng(1)
+    emb = {m: rng.normal(size=(400, 8)) for m in ("text", "video")}
+    xy = project(emb, method="pca", seed=3, fit_points=150)
+    stacked = np.concatenate(list(emb.values()))
+    sample = np.sort(np.random.default_rng(3).choice(800, 150, replace=False))  # the seeded fitting sample
+    reference = PCA(n_components=2, svd_solver="full").fit(stacked[sample]).transform(stacked)
+    np.testing.assert_allclose(np.concatenate([xy["text"], xy["video"]]), reference, atol=1e-10)
+    # UMAP: points placed by transform land in their own cluster's island of the fitted map
+    centres = rng.normal(size=(4, 8)) * 20
+    labels = np.arange(200) % 4
+    clustered = {"text": centres[labels] + rng.normal(size=(200, 8))}
+    umap_xy = project(clustered, method="umap", seed=0, fit_points=80)["text"]
+    island = np.stack([umap_xy[labels == c].mean(0) for c in range(4)])  # (4, 2)
+    nearest = np.argmin(((umap_xy[:, None, :] - island[None]) ** 2).sum(-1), axis=1)
+    assert (nearest == labels).mean() > 0.95
+    fig = embedding_map({m: x for m, x in emb.items()}, method="pca", max_points=10_000, fit_points=300)
+    assert "PCA fitted on 300 of the 800 points, the rest placed by its transform" in fig.layout.title.text
+    assert sum(len(p[0]) for p in points(fig).values()) == 800 and fig.layout.meta["fit_points"] == 300
+
+
 def test_numeric_colour_uses_a_colour_scale():
     emb = embeddings()
     fig = embedding_map(emb, method="pca", color=np.linspace(0, 1, 30))

@@ -39,7 +39,8 @@ def effective_method(method: str, n_points: int) -> str:
     return method if n_points >= _MIN_POINTS[method] else "pca"
 
 
-def project(embeddings: Mapping[str, Any], method: str = "umap", seed: int = 0) -> dict[str, np.ndarray]:
+def project(embeddings: Mapping[str, Any], method: str = "umap", seed: int = 0,
+            fit_points: int | None = None) -> dict[str, np.ndarray]:
     """2-D coordinates of every embedding, all modalities fitted together in one space.
 
     Pure and deterministic for a seed, so a caller can compute a map once and reuse it. With too
@@ -48,7 +49,10 @@ def project(embeddings: Mapping[str, Any], method: str = "umap", seed: int = 0) 
     Args:
         embeddings: modality name -> (N_m, D) tensor or array.
         method: "umap", "pca" or "tsne".
-        seed: random state of UMAP / t-SNE.
+        seed: random state of UMAP / t-SNE and of the fitting sample.
+        fit_points: fit UMAP or PCA on a seeded sample of at most this many points and place the
+            others with the fitted ``transform`` (a large gallery maps in seconds, not hours);
+            None fits on every point. t-SNE has no transform: it always fits on every point.
 
     Returns:
         modality name -> (N_m, 2) float64 coordinates.
@@ -61,30 +65,45 @@ def project(embeddings: Mapping[str, Any], method: str = "umap", seed: int = 0) 
     arrays = _check_embeddings(embeddings)
     stacked = np.concatenate(list(arrays.values()))  # (sum N_m, D)
     n = stacked.shape[0]
-    used = effective_method(method, n)
+    if fit_points is not None and fit_points < 2:
+        raise ValueError(f"fit_points must be at least 2, got {fit_points}")
+    used = effective_method(method, n if fit_points is None else min(n, fit_points))
+    sample = _sample_items(n, n if fit_points is None or used == "tsne" else fit_points, seed)
+    fitted = stacked[sample]
     if used == "umap":
         import umap  # lazily: importing it compiles with numba
 
-        init = "spectral" if n >= 50 else "pca"
-        reducer = umap.UMAP(n_components=2, n_neighbors=min(15, n - 1), random_state=seed, init=init, n_jobs=1)
-        xy = reducer.fit_transform(stacked)
+        init = "spectral" if len(fitted) >= 50 else "pca"
+        reducer = umap.UMAP(n_components=2, n_neighbors=min(15, len(fitted) - 1), random_state=seed, init=init,
+                            n_jobs=1)
     elif used == "tsne":
         from sklearn.manifold import TSNE
 
-        xy = TSNE(n_components=2, perplexity=min(30.0, (n - 1) / 3), init="pca", random_state=seed).fit_transform(stacked)
+        reducer = TSNE(n_components=2, perplexity=min(30.0, (n - 1) / 3), init="pca", random_state=seed)
     else:
-        xy = _pca(stacked)
-    xy = np.asarray(xy, dtype=np.float64)
+        reducer = _PCA2()
+    xy = np.asarray(reducer.fit_transform(fitted), dtype=np.float64)
+    if len(sample) < n:  # the rest placed by the fitted map; the sample keeps its fitted coordinates
+        rest = np.setdiff1d(np.arange(n), sample)
+        full = np.empty((n, 2))
+        full[sample], full[rest] = xy, np.asarray(reducer.transform(stacked[rest]), dtype=np.float64)
+        xy = full
     bounds = np.cumsum([len(a) for a in arrays.values()])[:-1]
     return dict(zip(arrays, np.split(xy, bounds)))
 
 
-def _pca(x: np.ndarray) -> np.ndarray:
-    from sklearn.decomposition import PCA
+class _PCA2:
+    """PCA to two components (padded with zeros when the data has fewer), with transform."""
 
-    k = min(2, x.shape[0], x.shape[1])
-    xy = PCA(n_components=k, svd_solver="full").fit_transform(x)
-    return np.pad(xy, ((0, 0), (0, 2 - k)))  # one component only (D = 1 or 1 point): y = 0
+    def fit_transform(self, x: np.ndarray) -> np.ndarray:
+        from sklearn.decomposition import PCA
+
+        self.k = min(2, x.shape[0], x.shape[1])
+        self.pca = PCA(n_components=self.k, svd_solver="full").fit(x)
+        return self.transform(x)
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        return np.pad(self.pca.transform(x), ((0, 0), (0, 2 - self.k)))  # one component only: y = 0
 
 
 def _per_item(values: Sequence[Any] | None, n: int, name: str) -> list[Any] | None:
@@ -106,12 +125,15 @@ def embedding_map(
     seed: int = 0,
     max_points: int = 3000,
     title: str | None = None,
+    fit_points: int = 5000,
 ) -> go.Figure:
     """UMAP / PCA / t-SNE map of the embeddings of all modalities in one space.
 
     One point per embedding per modality (marker symbol = modality), the reducer fitted on all
     modalities stacked. Above ``max_points`` points in all, a seeded sample of items (the same
-    items in every modality) is drawn and the title says so.
+    items in every modality) is drawn; above ``fit_points`` drawn points, UMAP and PCA are fitted
+    on a seeded sample and place the rest with their ``transform``; the title says both. Above
+    1,000 points the markers are drawn with WebGL, so 100,000 points stay responsive.
 
     Args:
         embeddings: modality name -> (N, D) tensor or array; row i of each is item i.
@@ -124,6 +146,8 @@ def embedding_map(
         seed: random state of the reducer and of the sample.
         max_points: most points drawn in all.
         title: figure title; a default says what to look at.
+        fit_points: most points the reducer is fitted on (t-SNE, which cannot place new points,
+            is fitted on every point drawn).
 
     Example:
         >>> fig = embedding_map({"text": np.eye(4), "audio": np.eye(4)[::-1]}, method="pca")
@@ -140,22 +164,33 @@ def embedding_map(
     color, hover = _per_item(color, n_items, "color"), _per_item(hover, n_items, "hover")
     ids = _per_item(ids, n_items, "ids") or list(range(n_items))
     keep = _sample_items(n_items, max_points // k, seed)
-    used = effective_method(method, keep.size * k)
-    xy = project({m: a[keep] for m, a in arrays.items()}, used, seed)
+    drawn = keep.size * k
+    used = effective_method(method, min(drawn, fit_points))
+    xy = project({m: a[keep] for m, a in arrays.items()}, used, seed, fit_points=fit_points)
     items = {"color": None if color is None else [color[i] for i in keep], "ids": [ids[i] for i in keep],
              "hover": None if hover is None else [truncate(hover[i], 80) for i in keep]}
     fig = go.Figure()
     if connect:
         _add_links(fig, list(xy.values()))
     _add_points(fig, xy, items, webgl=keep.size * k > _WEBGL_ABOVE)
+    _label_map(fig, method, used, title, k, seed, n_items, keep, fit_points)
+    return fig
+
+
+def _label_map(fig: go.Figure, method: str, used: str, title: str | None, k: int, seed: int, n_items: int,
+               keep: np.ndarray, fit_points: int) -> None:
+    """Title (what to look at; what was sampled and how the map was fitted), axes and meta."""
+    drawn = keep.size * k
     note = f"; {keep.size:,} of {n_items:,} items shown (random sample, seed {seed})" if keep.size < n_items else ""
+    if used != "tsne" and drawn > fit_points:
+        note += f"; {used.upper()} fitted on {fit_points:,} of the {drawn:,} points, the rest placed by its transform"
     fallback = f" ({method.upper()} needs more points)" if used != method else ""
     default = f"{used.upper()}{fallback} of {k} modalities in one space: mixed = aligned, separate islands = a modality gap"
-    fig.update_layout(**base_layout((title or default) + note), meta={"method": used, "items_shown": keep.tolist()})
+    fig.update_layout(**base_layout((title or default) + note),
+                      meta={"method": used, "items_shown": keep.tolist(), "fit_points": min(drawn, fit_points)})
     fig.update_layout(title={"font": {"size": 14}})
     fig.update_xaxes(title=f"{used.upper()} 1", zeroline=False)
     fig.update_yaxes(title=f"{used.upper()} 2", zeroline=False)
-    return fig
 
 
 def _sample_items(n: int, most: int, seed: int) -> np.ndarray:
