@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 EXTRAS := viz,app,notebooks,dev
 
-.PHONY: setup test demo lab bench gallery train-default results constraints mutations clean
+.PHONY: setup test demo lab bench bench-search gallery train-default results constraints mutations clean
 
 setup: $(STAMP)
 
@@ -36,6 +36,11 @@ mutations: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_volume.py
+
+# The gallery search against a cosine search and FAISS, 10k to 1M clips (about 10 GB of memory at 1M x 512)
+bench-search: $(STAMP)
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[bench]"
+	$(PY) benchmarks/bench_search.py
 
 # docs/gallery: every figure of gramviz.viz as offline HTML plus a PNG screenshot (needs Chromium)
 gallery: $(STAMP)

@@ -208,13 +208,21 @@ class ClipIndex:
             higher is better, so volumes (and triangle areas) come back negated. Ties keep the
             lower row first.
         """
+        scores, ids, _ = self.rank(queries, k, measure, every=False)
+        return scores, ids
+
+    def rank(self, queries: Tensor, k: int = 10, measure: str = "volume",
+             every: bool = True) -> tuple[Tensor, Tensor, Tensor | None]:
+        """`search`, and with ``every`` also every clip's score from the same pass: (Q, N), clips
+        missing a modality at -inf, the returned top k with their exact scores (what a figure of
+        the whole ranking needs, at no extra cost)."""
         q = self._check_queries(queries, measure)
         if int(k) != k or k < 1:
             raise ValueError(f"k must be a positive integer, got {k!r}")
         k = min(int(k), int(self.present.sum()))
         if k == 0:
             raise ValueError(f"no clip can be ranked: every one lacks one of {', '.join(self.modalities)}")
-        pool_scores, pool_ids = [], []
+        pool_scores, pool_ids, chunks = [], [], []
         for start in range(0, self.n, self.chunk_size):
             rows = slice(start, min(start + self.chunk_size, self.n))
             s = self._chunk_scores(q, rows, measure)
@@ -223,11 +231,17 @@ class ClipIndex:
             top = torch.topk(s, min(k + _POOL, s.shape[1]), dim=1)
             pool_scores.append(top.values)
             pool_ids.append(top.indices + start)
+            if every:
+                chunks.append(s)
         ids = torch.cat(pool_ids, dim=1)  # (Q, P) candidates of every chunk
         scores = torch.cat(pool_scores, dim=1)
         if measure in _EXACT:
             scores = self._exact(q, ids, measure).masked_fill(scores == -torch.inf, -torch.inf)
-        return _best(scores, ids, k, q.dtype)
+        scores, ids = _best(scores, ids, k, q.dtype)
+        if not every:
+            return scores, ids, None
+        all_scores = torch.cat(chunks, dim=1)
+        return scores, ids, all_scores.scatter_(1, ids, scores)
 
     def _exact(self, queries: Tensor, ids: Tensor, measure: str) -> Tensor:
         """(Q, P) scores of each query with its pooled clips, from the measure's elementwise formula."""

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["EmbeddingFileError", "EmbeddingMetadata", "load_embeddings", "save_embeddings"]
+__all__ = ["EmbeddingFileError", "EmbeddingMetadata", "describe_unreadable", "load_embeddings", "save_embeddings"]
 
 METADATA_KEY = "gramviz.embeddings"
 FORMAT_VERSION = 1
@@ -57,6 +57,49 @@ class EmbeddingMetadata:
     def text_clips(self) -> list[int]:
         """The clip row of each text row (``caption_clip``, or the identity when it is None)."""
         return list(self.caption_clip) if self.caption_clip is not None else list(range(len(self.ids)))
+
+
+_MAX_HEADER = 100_000_000  # safetensors refuses headers above 100 MB: a larger length is not a header
+
+
+def describe_unreadable(path: Path) -> str | None:
+    """What is wrong with a file safetensors cannot read, in plain words; None when it looks whole.
+
+    Reads the 8-byte header length and the JSON header only (never the tensors).
+
+    Example:
+        >>> import tempfile
+        >>> f = Path(tempfile.mkdtemp()) / "x.safetensors"; _ = f.write_bytes(b"")
+        >>> describe_unreadable(f)
+        'the file is empty (0 bytes)'
+    """
+    size = path.stat().st_size
+    if size == 0:
+        return "the file is empty (0 bytes)"
+    with path.open("rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            return f"the file is truncated: {size} bytes, too short to hold a safetensors header"
+        length = int.from_bytes(head, "little")
+        if length > _MAX_HEADER:
+            return "not a safetensors file (its first 8 bytes are not a header length)"
+        if 8 + length > size:
+            return (f"the file is truncated: its header alone should take {length:,} bytes, but the file has "
+                    f"{size - 8:,} after the length (copy it again)")
+        raw = f.read(length)
+    try:
+        header = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return "not a safetensors file (its header is not JSON)"
+    if not isinstance(header, dict):
+        return "not a safetensors file (its header is not a JSON object)"
+    ends = [entry["data_offsets"][1] for name, entry in header.items()
+            if name != "__metadata__" and isinstance(entry, dict) and len(entry.get("data_offsets", [])) == 2]
+    have = size - 8 - length
+    if ends and max(ends) > have:
+        return (f"the file is truncated: its header describes {max(ends):,} bytes of tensors but only {have:,} "
+                "follow it (an interrupted copy or download: copy it again)")
+    return None
 
 
 def _fail(path: Path, key: str, problem: str) -> EmbeddingFileError:
@@ -183,7 +226,8 @@ def load_embeddings(path: str | Path) -> tuple[dict[str, Tensor], EmbeddingMetad
             header = (f.metadata() or {}).get(METADATA_KEY)
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError) as e:
-        raise EmbeddingFileError(f"{path}: not a readable safetensors file ({e})") from None
+        plain = describe_unreadable(path)  # truncated, empty, not safetensors: said in plain words
+        raise EmbeddingFileError(f"{path}: {plain}" if plain else f"{path}: not a readable safetensors file ({e})") from None
     if header is None:
         raise EmbeddingFileError(f"{path}: no '{METADATA_KEY}' metadata; write it with save_embeddings")
     try:

@@ -109,10 +109,8 @@ def _rank_with_index(query: Tensor, index: ClipIndex, k: int, measure: str) -> R
         raise ValueError(f"k must be a positive integer, got {k!r}")
     if not bool(index.present.any()):
         raise ValueError(f"no gallery row can be ranked: every one lacks one of {', '.join(index.modalities)}")
-    scores, ids = index.search(query, k, measure)
-    every = index.scores(query, measure)[0].masked_fill(~index.present, -torch.inf)  # (M,)
-    every[ids[0]] = scores[0]  # the exactly re-scored top k
-    return Ranking(ids[0], scores[0], measure_values(scores[0], measure), every, index.present, index.modalities,
+    scores, ids, every = index.rank(query, k, measure)  # every: (1, M), the top k exactly re-scored
+    return Ranking(ids[0], scores[0], measure_values(scores[0], measure), every[0], index.present, index.modalities,
                    measure)
 
 

@@ -20,7 +20,8 @@ from gramviz.cli import main
 from gramviz.datasets import ClipDataset
 from gramviz.evaluation import embed_dataset, open_dataset
 from gramviz.evaluation.embedding import amp_context, autocast_dtype
-from gramviz.evaluation.sharded import dataset_fingerprint, embed_to_file, model_fingerprint, parts_folder
+from gramviz.evaluation.sharded import dataset_fingerprint, embed_to_file, parts_folder
+from gramviz.models import model_fingerprint
 
 REPO = Path(__file__).resolve().parents[1]
 PARTS = {"batch_size": 2, "batches_per_part": 2, "progress": False, "model_name": "world-small"}  # 3 parts

@@ -118,8 +118,18 @@ def test_load_rejects_foreign_and_damaged_files(tmp_path):
         load_embeddings(plain)
     junk = tmp_path / "junk.safetensors"
     junk.write_bytes(b"\x00" * 64)
-    with pytest.raises(EmbeddingFileError, match="junk.safetensors: not a readable safetensors file"):
+    with pytest.raises(EmbeddingFileError, match=r"junk.safetensors: not a safetensors file \(its header is not JSON\)"):
         load_embeddings(junk)
+    # an interrupted copy: the header promises more tensor bytes than follow it
+    whole = tmp_path / "whole.safetensors"
+    save_embeddings(whole, {"video": torch.ones(50, 8)}, EmbeddingMetadata(ids=[str(i) for i in range(50)]))
+    cut = tmp_path / "cut.safetensors"
+    cut.write_bytes(whole.read_bytes()[:-100])
+    with pytest.raises(EmbeddingFileError, match=r"cut.safetensors: the file is truncated: .* 1,600 bytes of tensors but only 1,500"):
+        load_embeddings(cut)
+    (tmp_path / "empty.safetensors").write_bytes(b"")
+    with pytest.raises(EmbeddingFileError, match=r"empty.safetensors: the file is empty \(0 bytes\)"):
+        load_embeddings(tmp_path / "empty.safetensors")
     # a file written by hand with inconsistent rows is refused on load, too
     forged = tmp_path / "forged.safetensors"
     header = json.dumps({"version": 1, "ids": ["a", "b", "c"]})

@@ -120,8 +120,10 @@ def gallery_card(gallery: Gallery) -> str:
     classes = len(gallery.meta.classes or [])
     playable = sum(p is not None for p in gallery.videos)
     lines = [f"**Gallery** `{gallery.source}`: {gallery.n_clips:,} clips and {gallery.n_captions:,} captions "
-             f"({kinds}); {classes} classes; {playable:,} playable videos.",
+             f"({kinds}; embeddings {gallery.describe_space()}); {classes} classes; {playable:,} playable videos.",
              f"Embeddings cached in `{gallery.cache_dir}` (key {gallery.key})." if gallery.cache_dir else
              "Embeddings are not cached."]
+    if gallery.mismatch:
+        lines.append(f"**Not the loaded model's space**: {gallery.mismatch}.")
     lines += [f"*{note}*" for note in gallery.notes]
     return "\n\n".join(lines)

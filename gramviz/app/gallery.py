@@ -1,12 +1,13 @@
-"""Galleries the demo searches: a folder of clips with captions, or an embedding file.
+"""Galleries the demo searches: a folder of clips with captions, or an embedding file of any model.
 
 A folder gallery (``captions.jsonl`` as `gramviz world` writes it, or any annotation file of
 `gramviz.read_annotations`) is embedded once with `gramviz.evaluation.embed_dataset` and cached in
 ``<folder>/.gramviz-cache/embeddings-<key>.safetensors`` (the embedding file format of
 docs/embeddings.md). The key hashes the model (config, tokenizer, weights) and the gallery (the
 annotation file, and the size and modification time of every media file), so a retrained model
-or a regenerated gallery never reads a stale cache. The 2-D map of the Explore tab is cached
-beside it as Plotly JSON.
+or a regenerated gallery never reads a stale cache. An embedding file (any model, any dimension)
+is read as it is (`gramviz.app.gallery_file`). The 2-D map of the Explore tab is cached beside
+them as Plotly JSON.
 
 Example:
     >>> folder = ensure_world_gallery(tempfile.mkdtemp() + "/g", n=2, progress=False)  # doctest: +SKIP
@@ -18,132 +19,30 @@ Example:
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from ..datasets import CAPTIONS_FILE, annotations_path
-from ..embeddings import EmbeddingFileError, EmbeddingMetadata, load_embeddings, save_embeddings
-from ..modalities import MEDIA
+from ..embeddings import EmbeddingFileError, load_embeddings, save_embeddings
+from ..models import model_fingerprint
+from .gallery_base import Gallery, GalleryError
+from .gallery_file import open_embedding_file
 
 __all__ = [
-    "CACHE_FOLDER", "Gallery", "GalleryError", "ensure_world_gallery", "gallery_map", "model_fingerprint",
-    "open_gallery",
+    "CACHE_FOLDER", "MAP_CLIPS", "Gallery", "GalleryError", "ensure_world_gallery", "gallery_map", "map_is_cached",
+    "model_fingerprint", "open_gallery",
 ]
 
 CACHE_FOLDER = ".gramviz-cache"
 _KEEP_CACHES = 4  # embedding caches kept per gallery (one per model recently used)
-
-
-class GalleryError(ValueError):
-    """A gallery that cannot be opened: no such folder, no captions, embeddings of another size."""
-
-
-@dataclass
-class Gallery:
-    """Embeddings of a gallery and what each row is.
-
-    Attributes:
-        embeddings: ``{"text": (captions, D), "video": (clips, D), "audio": (clips, D)}`` (text
-            may be absent for an embedding file without captions).
-        meta: ids, captions, caption -> clip map, classes and paths of the rows.
-        source: the folder, annotation file or embedding file it came from.
-        key: identifies the content and the model (names the cache files).
-        videos: the playable media file of each clip, None where there is none on disk.
-        cache_dir: where the caches live, None when the folder cannot be written.
-        notes: facts worth telling the user (cache rebuilt, embeddings from another model...).
-    """
-
-    embeddings: dict[str, Tensor]
-    meta: EmbeddingMetadata
-    source: Path
-    key: str
-    videos: list[Path | None]
-    cache_dir: Path | None = None
-    notes: list[str] = field(default_factory=list)
-    _maps: dict[str, Any] = field(default_factory=dict, repr=False)
-
-    def __post_init__(self) -> None:
-        # row bookkeeping asked for on every search: computed once
-        self._caption_clips = self.meta.text_clips() if "text" in self.embeddings else []
-        self._first_rows: list[int | None] = [None] * len(self.meta.ids)
-        for row, clip in enumerate(self._caption_clips):
-            if self._first_rows[clip] is None:
-                self._first_rows[clip] = row
-
-    @property
-    def n_clips(self) -> int:
-        """Number of clips (rows of every media modality)."""
-        return len(self.meta.ids)
-
-    @property
-    def n_captions(self) -> int:
-        """Number of captions (text rows), 0 without text."""
-        return int(self.embeddings["text"].shape[0]) if "text" in self.embeddings else 0
-
-    def clip_embeddings(self) -> dict[str, Tensor]:
-        """``{"video": (M, D), "audio": (M, D)}``: the media modalities the gallery has."""
-        return {m: self.embeddings[m] for m in MEDIA if m in self.embeddings}
-
-    def caption_clips(self) -> list[int]:
-        """The clip row of each caption."""
-        return self._caption_clips
-
-    def first_caption_rows(self) -> list[int | None]:
-        """The first caption (text row) of each clip, None for a clip without captions."""
-        return self._first_rows
-
-    def caption(self, row: int) -> str:
-        """The text of caption ``row`` ("" when the gallery stores no caption texts)."""
-        return self.meta.captions[row] if self.meta.captions is not None else ""
-
-    def clip_caption(self, clip: int) -> str:
-        """The first caption of clip ``clip``, or "" when it has none."""
-        row = self.first_caption_rows()[clip]
-        return "" if row is None else self.caption(row)
-
-    def class_name(self, clip: int) -> str | None:
-        """The class of clip ``clip``, or None."""
-        ids, names = self.meta.class_ids, self.meta.classes
-        if ids is None or ids[clip] is None:
-            return None
-        return names[ids[clip]] if names is not None else str(ids[clip])
-
-    def media_folders(self) -> list[Path]:
-        """The folders holding the gallery's media (what the app may serve), sorted."""
-        paths = {p.parent.resolve() for p in self.videos if p is not None}
-        for files in self.meta.paths.values():
-            paths |= {Path(f).parent.resolve() for f in files if f and Path(f).is_file()}
-        return sorted(paths)
-
-
-def model_fingerprint(model: nn.Module) -> str:
-    """16 hex digits identifying a model: its config, tokenizer and every weight, bit for bit.
-
-    Example:
-        >>> a, b = nn.Linear(2, 2), nn.Linear(2, 2)
-        >>> model_fingerprint(a) == model_fingerprint(a), model_fingerprint(a) == model_fingerprint(b)
-        (True, False)
-    """
-    h = hashlib.sha256()
-    config = getattr(model, "config", None)
-    if hasattr(config, "to_dict"):
-        h.update(json.dumps(config.to_dict(), sort_keys=True).encode())
-    tokenizer = getattr(model, "tokenizer", None)
-    if hasattr(tokenizer, "to_dict"):
-        h.update(json.dumps(tokenizer.to_dict(), sort_keys=True).encode())
-    for name, tensor in sorted(model.state_dict().items()):
-        t = tensor.detach().cpu().contiguous()
-        h.update(f"{name}{tuple(t.shape)}{t.dtype}".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()[:16]
+MAP_CLIPS = 2000  # clips drawn on the Explore map at most (a seeded sample above): the browser stays fluid
+_MAX_COLOURS = 24  # classes that can be told apart by colour; more: coloured by modality
 
 
 def _content_key(annotations: Path, records: list[Any], fingerprint: str) -> str:
@@ -177,25 +76,30 @@ def _prune(cache: Path, keep: Path) -> None:
         old.unlink(missing_ok=True)
 
 
-def open_gallery(source: str | Path, model: nn.Module, cache: bool = True, progress: bool = False) -> Gallery:
+def open_gallery(source: str | Path, model: nn.Module, cache: bool = True, progress: bool = False,
+                 model_name: str | None = None) -> Gallery:
     """Open a gallery for ``model``: embed a folder of clips (cached) or read an embedding file.
 
     Args:
         source: a folder with ``captions.jsonl``, an annotation file (.jsonl, .csv, GRAM/VAST
-            .json) or a ``.safetensors`` embedding file written by `gramviz.save_embeddings`.
-        model: the model whose space the gallery must be in (queries are embedded by it).
+            .json) or a ``.safetensors`` embedding file written by `gramviz.save_embeddings`
+            (any model, any dimension: ``Gallery.mismatch`` says when ``model`` cannot embed
+            queries into its space).
+        model: the model that embeds the folder's clips, typed captions and uploads.
         cache: read and write the embedding cache of a folder gallery.
         progress: show a progress bar while embedding.
+        model_name: how the model was named (a bundled name or a folder), to recognise the
+            model an embedding file names.
 
     Raises:
-        GalleryError: no such folder or file, no captions, nothing to search, another embedding size.
+        GalleryError: no such folder or file, no captions, nothing to search, an unreadable file.
         gramviz.MediaError, AnnotationError: a clip or the annotation file cannot be read.
     """
     path = Path(source).expanduser()
     if not path.exists():
         raise GalleryError(f"{path}: no such gallery folder or file")
     if path.is_file() and path.suffix == ".safetensors":
-        return _from_embedding_file(path.resolve(), model)
+        return open_embedding_file(path.resolve(), model, model_name, _writable_cache(path.resolve().parent))
     annotations = annotations_path(path).resolve()
     if not annotations.is_file():
         raise GalleryError(
@@ -229,31 +133,6 @@ def open_gallery(source: str | Path, model: nn.Module, cache: bool = True, progr
             _prune(cache_dir, cached)
     videos = [r.video if r.video is not None and r.video.is_file() else None for r in dataset.records]
     return Gallery(emb, meta, annotations.parent if path.is_dir() else annotations, key, videos, cache_dir, notes)
-
-
-def _from_embedding_file(path: Path, model: nn.Module) -> Gallery:
-    emb, meta = load_embeddings(path)
-    dim = getattr(getattr(model, "config", None), "embed_dim", None)
-    bad = {m: int(x.shape[1]) for m, x in emb.items() if dim is not None and x.shape[1] != dim}
-    if bad:
-        raise GalleryError(f"{path}: embeddings of dimension {bad}, but the loaded model embeds in {dim}: "
-                           "the file was made by another model")
-    if not any(m in emb for m in MEDIA):
-        raise GalleryError(f"{path}: holds no video or audio embeddings, so there are no clips to search")
-    emb = {m: x.float() for m, x in emb.items()}
-    notes = []
-    if "text" not in emb or meta.captions is None:
-        notes.append("the file holds no caption texts: clip -> caption search is not available")
-    if meta.model and meta.model != model_fingerprint(model):
-        notes.append(f"made by {meta.model!r}: text queries are embedded by the loaded model, so the rankings "
-                     "mean something only if both share one embedding space")
-    videos = []
-    for p in meta.paths.get("video", [""] * len(meta.ids)):
-        f = Path(p) if p and Path(p).is_absolute() else path.parent / p
-        videos.append(f.resolve() if p and f.is_file() else None)
-    st = path.stat()
-    key = hashlib.sha256(f"{path}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:16]
-    return Gallery(emb, meta, path, key, videos, _writable_cache(path.parent), notes)
 
 
 def ensure_world_gallery(folder: str | Path, n: int = 150, seed: int = 0, workers: int = 2,
@@ -297,17 +176,29 @@ def ensure_world_gallery(folder: str | Path, n: int = 150, seed: int = 0, worker
     return folder
 
 
+def _map_name(method: str, connect: bool, seed: int) -> str:
+    return f"{method}-{int(bool(connect))}-{seed}"
+
+
+def map_is_cached(gallery: Gallery, method: str = "pca", connect: bool = False, seed: int = 0) -> bool:
+    """Whether `gallery_map` would answer from its cache (memory or disk) rather than compute."""
+    name = _map_name(method, connect, seed)
+    disk = gallery.cache_dir / f"map-{gallery.key}-{name}.json" if gallery.cache_dir else None
+    return name in gallery._maps or (disk is not None and disk.is_file())
+
+
 def gallery_map(gallery: Gallery, method: str = "pca", connect: bool = False, seed: int = 0):
     """The Explore tab's figure: `gramviz.viz.embedding_map` of every clip's first caption, video
-    and audio, coloured by class, captions on hover; cached in memory and in the cache folder.
+    and audio, coloured by class (when there are at most 24), captions on hover; cached in memory
+    and in the cache folder.
 
     Clips lacking a modality are left out of the map (their zero rows would all sit at one point).
+    At most `MAP_CLIPS` clips are drawn (a seeded sample, said in the title; WebGL above a few
+    thousand points), so the page stays responsive on a gallery of any size.
     """
     import plotly.io as pio
 
-    from ..viz import embedding_map
-
-    name = f"{method}-{int(bool(connect))}-{seed}"
+    name = _map_name(method, connect, seed)
     if name in gallery._maps:
         return gallery._maps[name]
     disk = gallery.cache_dir / f"map-{gallery.key}-{name}.json" if gallery.cache_dir else None
@@ -318,23 +209,32 @@ def gallery_map(gallery: Gallery, method: str = "pca", connect: bool = False, se
             return fig
         except ValueError:
             pass  # unreadable: draw it again
-    first = gallery.first_caption_rows()
-    rows = [c for c in range(gallery.n_clips)
-            if all(bool(x[c].norm() > 0) for x in gallery.clip_embeddings().values())]
-    with_text = "text" in gallery.embeddings and all(first[c] is not None for c in rows)
-    if len(rows) < 2:
-        raise GalleryError(f"{gallery.source}: fewer than 2 clips with all their modalities: nothing to map")
-    emb = {m: x[rows] for m, x in gallery.clip_embeddings().items()}
-    if with_text:
-        emb = {"text": gallery.embeddings["text"][[first[c] for c in rows]], **emb}
-    classes = [gallery.class_name(c) for c in rows]
-    fig = embedding_map(emb, method=method, color=classes if all(c is not None for c in classes) else None,
-                        hover=[gallery.clip_caption(c) for c in rows], ids=[gallery.meta.ids[c] for c in rows],
-                        connect=connect, seed=seed)
-    fig.update_layout(height=640)
+    fig = _draw_map(gallery, method, connect, seed)
     if disk is not None:
         tmp = disk.with_name(f".{disk.name}.{os.getpid()}.tmp")
         tmp.write_text(fig.to_json(), encoding="utf-8")
         os.replace(tmp, disk)
     gallery._maps[name] = fig
+    return fig
+
+
+def _draw_map(gallery: Gallery, method: str, connect: bool, seed: int):
+    from ..viz import embedding_map
+
+    first = gallery.first_caption_rows()
+    clips = gallery.clip_embeddings()
+    complete = torch.stack([x.norm(dim=-1) > 0 for x in clips.values()]).all(0)
+    rows = complete.nonzero().flatten().tolist()
+    with_text = "text" in gallery.embeddings and all(first[c] is not None for c in rows)
+    if len(rows) < 2:
+        raise GalleryError(f"{gallery.source}: fewer than 2 clips with all their modalities: nothing to map")
+    emb = {m: x[rows] for m, x in clips.items()}
+    if with_text:
+        emb = {"text": gallery.embeddings["text"][[first[c] for c in rows]], **emb}
+    classes = [gallery.class_name(c) for c in rows]
+    by_class = all(c is not None for c in classes) and len(set(classes)) <= _MAX_COLOURS
+    fig = embedding_map(emb, method=method, color=classes if by_class else None,
+                        hover=[gallery.clip_caption(c) for c in rows], ids=[gallery.meta.ids[c] for c in rows],
+                        connect=connect, seed=seed, max_points=MAP_CLIPS * len(emb))
+    fig.update_layout(height=640)
     return fig

@@ -5,8 +5,10 @@
 
 This module only assembles the tabs (``tab_*.py``) and launches; every callback calls library
 functions of gramviz.app. On first start the gallery folder (default data/gallery) is
-generated from the world's test split and embedded; both are cached for later starts. The API
-endpoints /score, /search_by_text and /search_by_clip are documented in docs/app.md.
+generated from the world's test split and embedded; both are cached for later starts. A
+``.safetensors`` embedding file of any model (any dimension) is served as it is. The API endpoints
+/score, /search_by_text, /search_by_clip, /search_by_caption and /captions_of_clip are documented
+in docs/app.md.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--model", default="world-small", help="a bundled model name or a model folder (default world-small)")
     p.add_argument("--gallery", default="data/gallery",
                    help="a folder with captions.jsonl (generated from the world's test split if it does not exist), "
-                        "an annotation file, or a .safetensors embedding file (default data/gallery)")
+                        "an annotation file, or a .safetensors embedding file of any model and dimension "
+                        "(default data/gallery)")
     p.add_argument("--gallery-size", type=int, default=150, help="clips generated for a new gallery (default 150)")
     p.add_argument("--share", action="store_true", help="also serve through a public Gradio share link")
     p.add_argument("--max-file-size", default="50mb", help="largest upload accepted (default 50mb)")
@@ -72,12 +75,14 @@ def build_demo(state):
         with gr.Tabs():
             with gr.Tab("Score", id="score"):
                 tab_score.render(state, demo)
-            with gr.Tab("Search", id="search"):
-                tab_search.render(state, demo)
+            with gr.Tab("Search", id="search") as search_tab:
+                search = tab_search.render(state, demo)
             with gr.Tab("Explore", id="explore"):
-                tab_explore.render(state, demo)
+                explore = tab_explore.render(state, demo)
             with gr.Tab("Model", id="model"):
-                tab_model.render(state, demo)
+                tab_model.render(state, demo, after_load=[search, explore])
+        # another user may have loaded another gallery since this page loaded: fit the tab to it
+        search_tab.select(search[0], search[1], search[2], api_visibility="private", queue=False)
     # two media decodes at a time (uploads), four callbacks of any kind; a bounded waiting line
     demo.queue(default_concurrency_limit=4, max_size=256)
     return demo
@@ -99,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     import torch
 
-    from .state import DemoState
+    from .state import DemoState, describe_match
 
     torch.set_num_threads(max(1, args.threads))
     allow = args.allow_loading or (_is_local(args.host) and not args.share)
@@ -116,7 +121,9 @@ def run(args: argparse.Namespace) -> int:
     state.on_new_folders = serve
     _, _, gallery = state.snapshot()
     demo.launch(prevent_thread_lock=True, **launch_options(state, args))
-    print(f"gallery {gallery.source}: {gallery.n_clips} clips; serving {demo.local_url} "
+    for note in gallery.notes:
+        print(f"note: {note}", flush=True)
+    print(f"gallery {gallery.source}: {gallery.n_clips} clips, {describe_match(gallery)}; serving {demo.local_url} "
           f"{time.perf_counter() - start:.1f} s after start", flush=True)
     demo.block_thread()
     return 0

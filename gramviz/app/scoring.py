@@ -85,7 +85,11 @@ def score_upload(model: nn.Module, video: Any = None, audio: Any = None, text: s
     summary = {"volume": align["volume"], "cosines": align["cosines"], "modalities": align["modalities"],
                "missing": up.missing, "least_aligned": align["least_aligned"], "heights": align["heights"],
                "notes": up.notes}
-    if gallery is not None:
+    if gallery is not None and gallery.mismatch:
+        summary["reference"] = None
+        summary["notes"] = up.notes + [f"scored by the loaded model; the gallery's volumes are not compared: "
+                                       f"its embeddings are {gallery.describe_space()}, another space"]
+    elif gallery is not None:
         summary["reference"] = reference_volumes(gallery, tuple(align["modalities"]))
     return ScoreResult(summary, {m: up.embeddings[m] for m in align["modalities"]})
 

@@ -1,9 +1,15 @@
-"""The Search tab: text -> the gallery's clips, a clip -> the gallery's captions, by any measure.
+"""The Search tab: a caption -> the gallery's clips, a clip -> the gallery's captions, by any measure.
 
-`search_by_text` and `search_by_clip` return the JSON lists of the ``/search_by_text`` and
-``/search_by_clip`` endpoints together with the full ranking; `ranking_figure` draws it with
-`gramviz.viz.retrieval_results`; `compare_rankings` says how another measure's top k differs
-from GRAM's. Every result carries the GRAM volume, whatever measure ranked.
+Queries are either embedded by the loaded model (typed text: `search_by_text`; an upload:
+`search_by_clip`) or are the gallery's own rows (`search_by_caption`, `captions_of_clip`), which
+work on a gallery from any model's embedding file, whatever its dimension. The first two refuse,
+with the reason (``Gallery.mismatch``), when the loaded model does not embed in the gallery's space.
+Clips are ranked through the gallery's exact index (`Gallery.index`, a `gramviz.search.ClipIndex`).
+
+Each function returns the JSON list of its endpoint (``/search_by_text``, ``/search_by_clip``,
+``/search_by_caption``, ``/captions_of_clip``) together with the full ranking; `ranking_figure`
+draws it with `gramviz.viz.retrieval_results`; `compare_rankings` says how another measure's top k
+differs from GRAM's. Every result carries the exact GRAM volume, whatever measure ranked.
 """
 
 from __future__ import annotations
@@ -15,13 +21,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..gram import volume
 from ..modalities import MEDIA
+from ..scores import MEASURES
 from ..search import Ranking, rank_captions, rank_clips
-from .gallery import Gallery
+from .gallery_base import Gallery
+from .picks import caption_row, clip_row
 from .uploads import check_text, encode_upload
 
-__all__ = ["MAX_K", "MEASURE_CHOICES", "SearchResult", "check_k", "compare_rankings", "ranking_figure",
-           "search_by_clip", "search_by_text"]
+__all__ = ["MAX_K", "MEASURE_CHOICES", "SearchResult", "captions_of_clip", "check_k", "check_measure",
+           "compare_rankings", "ranking_figure", "require_query_space", "search_by_caption", "search_by_clip",
+           "search_by_text"]
 
 MAX_K = 100
 # what the page offers beside GRAM, by the name people know it under
@@ -38,6 +48,7 @@ class SearchResult:
         labels: a label for every ranked row (clip ids with captions, or captions).
         correct: rows known to match the query (its own clip or captions), for highlighting.
         notes: facts about the query (unknown words, missing modalities...).
+        query: the query in words, for the page ("caption 12: a red ball ...").
     """
 
     results: list[dict[str, Any]]
@@ -45,6 +56,7 @@ class SearchResult:
     labels: list[str]
     correct: list[int] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    query: str = ""
 
 
 def check_k(k: Any) -> int:
@@ -63,38 +75,132 @@ def check_k(k: Any) -> int:
     return int(value)
 
 
-def _volumes(ranking: Ranking, volume_ranking: Ranking | None) -> Tensor:
-    """The GRAM volume of every row: from the volume ranking, or the ranking itself."""
-    source = volume_ranking if volume_ranking is not None else ranking
-    return -source.all_scores
+def check_measure(measure: Any) -> str:
+    """``measure`` if it is one of `gramviz.MEASURES`, else a ValueError listing them."""
+    if measure not in MEASURES:
+        raise ValueError(f"measure must be one of {', '.join(MEASURES)}; got {measure!r}")
+    return measure
+
+
+def require_query_space(gallery: Gallery) -> None:
+    """Raise a ValueError saying why, when the loaded model cannot embed queries for this gallery."""
+    if gallery.mismatch:
+        raise ValueError(gallery.mismatch)
+
+
+def _rank_gallery_clips(gallery: Gallery, query: Tensor, k: int, measure: str) -> tuple[list[dict[str, Any]], Ranking]:
+    """Clips for one anchor through the gallery's index, each with its exact GRAM volume."""
+    ranking = rank_clips(query, gallery.index, k, measure)
+    rows = ranking.indices
+    clips = gallery.clip_embeddings()
+    vol = volume(query.reshape(1, -1).expand(len(rows), -1), *(x[rows] for x in clips.values()))
+    results = [{"rank": r + 1, "id": gallery.meta.ids[j], "caption": gallery.clip_caption(j),
+                "class": gallery.class_name(j), "volume": float(vol[r]), "measure": measure, "value": float(value)}
+               for r, (j, value) in enumerate(zip(rows.tolist(), ranking.values))]
+    return results, ranking
+
+
+def _clips_result(gallery: Gallery, query: Tensor, k: int, measure: str, text: str, notes: list[str]) -> SearchResult:
+    results, ranking = _rank_gallery_clips(gallery, query, k, measure)
+    target = text.strip().casefold()
+    caption_clips = gallery.caption_clips()
+    correct = sorted({caption_clips[i] for i in range(gallery.n_captions)
+                      if gallery.caption(i).strip().casefold() == target}) if target else []
+    left_out = int((~ranking.considered).sum())
+    if left_out:
+        notes.append(f"{left_out} clips lacking {' or '.join(ranking.modalities)} were left out of the ranking")
+    return SearchResult(results, ranking, gallery.clip_labels(), correct, notes)
 
 
 def search_by_text(model: nn.Module, gallery: Gallery, text: str, k: int = 10, measure: str = "volume") -> SearchResult:
-    """The k gallery clips that best align with a caption (the anchor) by ``measure``.
+    """The k gallery clips that best align with a typed caption (the anchor), embedded by ``model``.
 
     Results: ``{"rank", "id", "caption" (the clip's first caption), "class", "volume" (GRAM volume
     of caption, video, audio), "measure", "value" (the measure as read)}``.
 
     Raises:
-        ValueError: unusable text (see `gramviz.app.uploads.check_text`) or k.
+        ValueError: the model does not embed in the gallery's space (``Gallery.mismatch``), unusable
+            text (see `gramviz.app.uploads.check_text`), k or measure.
     """
-    k = check_k(k)
+    k, measure = check_k(k), check_measure(measure)
+    require_query_space(gallery)
     clean, notes = check_text(text, model)
     query = model.encode_text([clean])[0].float()
-    clips = gallery.clip_embeddings()
-    ranking = rank_clips(query, clips, k, measure)
-    vol = _volumes(ranking, None if measure == "volume" else rank_clips(query, clips, 1, "volume"))
-    results = [{"rank": r + 1, "id": gallery.meta.ids[j], "caption": gallery.clip_caption(j),
-                "class": gallery.class_name(j), "volume": float(vol[j]), "measure": measure, "value": float(value)}
-               for r, (j, value) in enumerate(zip(ranking.indices.tolist(), ranking.values))]
-    target = clean.casefold()
+    out = _clips_result(gallery, query, k, measure, clean, notes)
+    out.query = f'"{clean}"'
+    return out
+
+
+def search_by_caption(gallery: Gallery, caption: Any, k: int = 10, measure: str = "volume",
+                      model: nn.Module | None = None) -> SearchResult:
+    """The k gallery clips that best align with one of the gallery's own captions, by its own embedding.
+
+    Works on a gallery of any model and dimension. ``caption`` is a caption row (int) or the text of
+    one of the gallery's captions; other text is embedded by ``model`` as `search_by_text` does when
+    the model shares the gallery's space, and refused with the reason otherwise.
+
+    Raises:
+        ValueError: no such caption (and no matching model for free text), k or measure.
+    """
+    k, measure = check_k(k), check_measure(measure)
+    row = caption_row(gallery, caption)
+    if row is None:
+        if gallery.mismatch or model is None:
+            why = gallery.mismatch or "no model is loaded to embed free text"
+            raise ValueError(f'"{str(caption).strip()[:80]}" is not one of the gallery\'s {gallery.n_captions:,} '
+                             f"captions; {why}")
+        out = search_by_text(model, gallery, caption, k, measure)
+        out.notes.append("not one of the gallery's captions: embedded by the loaded model")
+        return out
+    query = gallery.embeddings["text"][row]
+    if not bool(query.norm() > 0):
+        raise ValueError(f"caption row {row} has a zero embedding (missing text): nothing to rank with")
+    out = _clips_result(gallery, query, k, measure, gallery.caption(row), [])
+    own = gallery.caption_clips()[row]
+    out.correct = sorted(set(out.correct) | {own})
+    out.query = f"caption {row} of clip {gallery.meta.ids[own]}" + (f': "{gallery.caption(row)}"' if gallery.caption(row) else "")
+    return out
+
+
+def _rank_gallery_captions(gallery: Gallery, clip: dict[str, Tensor], k: int, measure: str) -> SearchResult:
+    """Captions for one clip (its modalities as (D,) vectors), each with its exact GRAM volume."""
+    if gallery.n_captions == 0:
+        raise ValueError(f"the gallery {gallery.source.name} holds no captions to search")
+    captions = gallery.embeddings["text"]
+    ranking = rank_captions(captions, clip, k, measure)
+    rows = ranking.indices
+    vol = volume(captions[rows], *(x.reshape(1, -1).expand(len(rows), -1) for x in clip.values()))
     caption_clips = gallery.caption_clips()
-    correct = sorted({caption_clips[i] for i in range(gallery.n_captions) if gallery.caption(i).casefold() == target})
-    labels = [f"{i}: {gallery.clip_caption(j)}" for j, i in enumerate(gallery.meta.ids)]
-    left_out = int((~ranking.considered).sum())
-    if left_out:
-        notes.append(f"{left_out} clips lacking {' or '.join(ranking.modalities)} were left out of the ranking")
-    return SearchResult(results, ranking, labels, correct, notes)
+    results = [{"rank": r + 1, "caption": gallery.caption(i), "row": i, "id": gallery.meta.ids[caption_clips[i]],
+                "class": gallery.class_name(caption_clips[i]), "volume": float(vol[r]), "measure": measure,
+                "value": float(value)}
+               for r, (i, value) in enumerate(zip(rows.tolist(), ranking.values))]
+    labels = gallery.memo("caption_texts", lambda: [gallery.caption(i) or f"caption {i}" for i in range(gallery.n_captions)])
+    return SearchResult(results, ranking, labels)
+
+
+def captions_of_clip(gallery: Gallery, clip: Any, k: int = 10, measure: str = "volume") -> SearchResult:
+    """The k gallery captions that best align with one of the gallery's clips (by id or row), by its
+    own embeddings; works on a gallery of any model and dimension.
+
+    Results: ``{"rank", "caption", "row" (its text row), "id" (the caption's clip), "class", "volume",
+    "measure", "value"}``.
+
+    Raises:
+        ValueError: no such clip, a clip without video and audio, no captions, k or measure.
+    """
+    k, measure = check_k(k), check_measure(measure)
+    row = clip_row(gallery, clip)
+    parts = {m: x[row] for m, x in gallery.clip_embeddings().items()}
+    have = {m: x for m, x in parts.items() if bool(x.norm() > 0)}
+    if not have:
+        raise ValueError(f"clip {gallery.meta.ids[row]} has neither video nor audio embeddings: nothing to rank with")
+    out = _rank_gallery_captions(gallery, have, k, measure)
+    out.correct = [i for i, c in enumerate(gallery.caption_clips()) if c == row]
+    out.notes = [f"clip {gallery.meta.ids[row]} has no {m}: ranked by {' and '.join(have)} alone"
+                 for m in parts if m not in have]
+    out.query = f"clip {gallery.meta.ids[row]}" + (f' ("{gallery.clip_caption(row)}")' if gallery.clip_caption(row) else "")
+    return out
 
 
 def _same_clip(gallery: Gallery, clip: dict[str, Tensor]) -> int | None:
@@ -113,13 +219,15 @@ def search_by_clip(model: nn.Module, gallery: Gallery, video: Any, audio: Any = 
     """The k gallery captions that best align with an uploaded clip (caption = anchor).
 
     A clip without sound (or with a silent one) ranks by video alone, an audio file alone by audio.
-    Results: ``{"rank", "caption", "id" (the caption's clip), "class", "volume", "measure", "value"}``.
+    Results: ``{"rank", "caption", "row", "id" (the caption's clip), "class", "volume", "measure", "value"}``.
 
     Raises:
-        ValueError: unusable media (see `gramviz.app.uploads.encode_upload`), k, or a gallery without captions.
+        ValueError: the model does not embed in the gallery's space, unusable media (see
+            `gramviz.app.uploads.encode_upload`), k, measure, or a gallery without captions.
     """
-    k = check_k(k)
-    if gallery.n_captions == 0 or gallery.meta.captions is None:
+    k, measure = check_k(k), check_measure(measure)
+    require_query_space(gallery)
+    if gallery.n_captions == 0:
         raise ValueError(f"the gallery {gallery.source.name} holds no captions to search")
     if video is None and audio is None:
         raise ValueError("upload a clip (a video with its sound) or an audio file to search captions with")
@@ -127,18 +235,12 @@ def search_by_clip(model: nn.Module, gallery: Gallery, video: Any, audio: Any = 
     clip = {m: up.embeddings[m] for m in MEDIA if m in up.embeddings}
     if not clip:
         raise ValueError("the upload has neither usable video nor sound: " + "; ".join(up.missing.values()))
-    captions = gallery.embeddings["text"]
-    ranking = rank_captions(captions, clip, k, measure)
-    vol = _volumes(ranking, None if measure == "volume" else rank_captions(captions, clip, 1, "volume"))
-    caption_clips = gallery.caption_clips()
-    results = [{"rank": r + 1, "caption": gallery.caption(i), "id": gallery.meta.ids[caption_clips[i]],
-                "class": gallery.class_name(caption_clips[i]), "volume": float(vol[i]), "measure": measure,
-                "value": float(value)}
-               for r, (i, value) in enumerate(zip(ranking.indices.tolist(), ranking.values))]
+    out = _rank_gallery_captions(gallery, clip, k, measure)
     own = _same_clip(gallery, clip)
-    correct = [i for i, c in enumerate(caption_clips) if c == own] if own is not None else []
-    notes = up.notes + [f"scored without {m}: {why}" for m, why in up.missing.items() if m != "text"]
-    return SearchResult(results, ranking, list(gallery.meta.captions), correct, notes)
+    out.correct = [i for i, c in enumerate(gallery.caption_clips()) if c == own] if own is not None else []
+    out.notes = up.notes + [f"scored without {m}: {why}" for m, why in up.missing.items() if m != "text"]
+    out.query = "the uploaded clip"
+    return out
 
 
 def ranking_figure(result: SearchResult, k: int | None = None):

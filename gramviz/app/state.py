@@ -1,8 +1,11 @@
-"""What the app serves: one model and one gallery in its space, replaced together.
+"""What the app serves: one model and one gallery, replaced together.
 
 Every request reads a consistent (model, name, gallery) triple with `DemoState.snapshot`; loading
-another model or gallery (the Model tab) builds the new pair first and swaps it in one step, so
-requests running meanwhile finish on the old one. The state is shared by every user of the app.
+another model or gallery (the Model tab) builds the new pair first (the gallery's embeddings, its
+exact search index and its PCA map) and swaps it in one step, so requests running meanwhile finish
+on the old one, and a gallery that cannot be opened leaves the current one in place. The state is
+shared by every user of the app. A gallery from an embedding file of another model's space is
+served too: ``Gallery.mismatch`` then says why typed captions and uploads are refused.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from torch import nn
 from ..datasets import annotations_path
 from .gallery import Gallery, GalleryError, ensure_world_gallery, gallery_map, open_gallery
 
-__all__ = ["DemoState"]
+__all__ = ["DemoState", "describe_match"]
 
 
 class DemoState:
@@ -54,8 +57,7 @@ class DemoState:
         source = Path(gallery)
         if source.suffix != ".safetensors" and not annotations_path(source).is_file():
             ensure_world_gallery(source, n=gallery_size, progress=progress)
-        opened = open_gallery(source, model, progress=progress)
-        gallery_map(opened, "pca")
+        opened = _prepared(open_gallery(source, model, progress=progress, model_name=model_name))
         return cls(model, model_name, opened, allow_loading)
 
     def snapshot(self) -> tuple[nn.Module, str, Gallery]:
@@ -81,12 +83,14 @@ class DemoState:
         with self._loading:
             start = time.perf_counter()
             _, _, gallery = self._current
-            model = load_model(str(name_or_dir).strip())
-            regallery = open_gallery(gallery.source, model)
-            gallery_map(regallery, "pca")
-            self._current = (model, str(name_or_dir).strip(), regallery)
-        return (f"loaded model {name_or_dir} and embedded the gallery with it "
-                f"({regallery.n_clips:,} clips) in {time.perf_counter() - start:.1f} s")
+            name = str(name_or_dir).strip()
+            model = load_model(name)
+            regallery = _prepared(open_gallery(gallery.source, model, model_name=name))
+            self._current = (model, name, regallery)
+        took = f"in {time.perf_counter() - start:.1f} s"
+        if regallery.source.suffix == ".safetensors":
+            return f"loaded model {name} {took}; the gallery keeps its own embeddings ({describe_match(regallery)})"
+        return f"loaded model {name} and embedded the gallery with it ({regallery.n_clips:,} clips) {took}"
 
     def load_gallery(self, source: str) -> str:
         """Load another gallery (a folder of clips with captions, an annotation file, or an
@@ -101,10 +105,29 @@ class DemoState:
         with self._loading:
             start = time.perf_counter()
             model, name, _ = self._current
-            gallery = open_gallery(Path(str(source).strip()), model)
-            gallery_map(gallery, "pca")
+            gallery = _prepared(open_gallery(Path(str(source).strip()), model, model_name=name))
             if self.on_new_folders is not None:
                 self.on_new_folders(gallery.media_folders())
             self._current = (model, name, gallery)
-        return (f"loaded gallery {gallery.source} ({gallery.n_clips:,} clips, {gallery.n_captions:,} captions) "
-                f"in {time.perf_counter() - start:.1f} s")
+        return (f"loaded gallery {gallery.source} ({gallery.n_clips:,} clips, {gallery.n_captions:,} captions; "
+                f"{describe_match(gallery)}) in {time.perf_counter() - start:.1f} s")
+
+
+def _prepared(gallery: Gallery) -> Gallery:
+    """The gallery with its search index built and its PCA map drawn, so first requests are fast."""
+    _ = gallery.index
+    gallery_map(gallery, "pca")
+    return gallery
+
+
+def describe_match(gallery: Gallery) -> str:
+    """Whether typed captions and uploads can be searched, in words.
+
+    Example:
+        >>> describe_match(gallery)  # doctest: +SKIP
+        "embeddings 256-d: typed captions and uploads are searched too"
+    """
+    if gallery.mismatch:
+        return (f"embeddings {gallery.describe_space()}, not the loaded model's space: its own captions and clips "
+                "are searched; typed captions and uploads need a matching model")
+    return f"embeddings {gallery.describe_space()}: typed captions and uploads are searched too"
