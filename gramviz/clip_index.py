@@ -5,8 +5,10 @@ GRAM's volume of a query t with clip j's vectors o_1..o_{k-1} factors as base x 
 volume of the clip's own parallelotope times the distance of t from its span. Both depend on the
 clip alone except through the dot products u_p = t . o_p. So the index keeps, per clip, the
 Cholesky factor L of the clip's (k-1) x (k-1) Gram matrix (stored as L^-1, O(k^2) numbers) and
-the norms; a query then costs the k - 1 matrix-vector products u_p = O_p t over the gallery's own
-embedding matrices (no copy of them) plus O(k^2) elementwise work per clip:
+the norms, and the candidates themselves interleaved in one (N, k-1, D) matrix (a copy: drop your
+own to save memory); a query then costs one matrix-vector product with that matrix, the k - 1
+dot products u_p = t . o_p of every clip in one pass over memory, plus O(k^2) elementwise work
+per clip:
 
     c = L^-1 u   (t's coordinates in an orthonormal basis of the clip's span)
     height^2 = |t|^2 - |c|^2,   volume = base * height,   base = prod diag(L)
@@ -29,6 +31,7 @@ Example:
 
 from __future__ import annotations
 
+import mmap
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -43,9 +46,10 @@ from .scores import get_measure, score_matrix
 
 __all__ = ["ClipIndex"]
 
-CHUNK = 65_536  # clips scored at once: bounds the (queries, chunk) intermediates
+CHUNK = 262_144  # clips scored at once: bounds the (queries, chunk) intermediates
 _POOL = 16  # extra candidates per chunk re-scored exactly: covers near-ties of the approximate scores
-_EXACT = ("volume", "triangle")  # measures re-scored with their own formula (cancellation-prone)
+_EXACT = ("volume", "triangle")
+_HUGE_ABOVE = 64 * 2**20  # bytes of candidates from which they are kept in huge pages  # measures re-scored with their own formula (cancellation-prone)
 
 
 class ClipIndex:
@@ -53,7 +57,7 @@ class ClipIndex:
 
     Args:
         candidates: modality -> (N, D) embeddings; row j of each belongs to clip j; any k - 1 >= 1
-            modalities (a text anchor makes k). Kept by reference, not copied.
+            modalities (a text anchor makes k). Copied once into the index's interleaved matrix.
         chunk_size: clips scored at once (memory of the intermediates: queries x chunk_size).
 
     A clip with a zero row in any modality (a missing modality) is never returned by `search`.
@@ -70,7 +74,12 @@ class ClipIndex:
         if int(chunk_size) != chunk_size or chunk_size < 1:
             raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
         self.modalities = tuple(cand)
-        self.embeddings = [x.detach() for x in cand.values()]  # (N, D) each
+        # (N, k-1, D): clip j's vectors side by side, so that one pass over memory reads them all
+        n, dim = next(iter(shapes.values()))
+        first = next(iter(cand.values()))
+        self._stacked, self._buffer = _empty_streamed((n, len(cand), dim), first.dtype, first.device)
+        torch.stack([x.detach() for x in cand.values()], dim=1, out=self._stacked)
+        self.embeddings = list(self._stacked.unbind(1))  # (N, D) views, one per modality
         self.n, self.dim = self.embeddings[0].shape
         self.chunk_size = int(chunk_size)
         self._symile: Tensor | None = None
@@ -81,7 +90,8 @@ class ClipIndex:
     def _build(self) -> None:
         """Gram entries, norms, base and inverse Cholesky factor of every clip, in float64."""
         r = len(self.embeddings)  # k - 1
-        gram = torch.empty(self.n, r, r, dtype=torch.float64)
+        device = self._stacked.device
+        gram = torch.empty(self.n, r, r, dtype=torch.float64, device=device)
         for start in range(0, self.n, self.chunk_size):
             rows = [x[start : start + self.chunk_size].double() for x in self.embeddings]
             for p in range(r):
@@ -102,7 +112,7 @@ class ClipIndex:
                     pivot = chol[:, q, q]
                     chol[:, p, q] = torch.where(pivot > 0, s / pivot.clamp(min=1e-300), torch.zeros_like(s))
         self.base = chol.diagonal(dim1=1, dim2=2).prod(-1)  # (N,) volume of each clip's own vectors
-        eye = torch.eye(r, dtype=torch.float64).expand(self.n, r, r)
+        eye = torch.eye(r, dtype=torch.float64, device=device).expand(self.n, r, r)
         safe = chol + torch.diag_embed((chol.diagonal(dim1=1, dim2=2) == 0).double())
         inv = torch.linalg.solve_triangular(safe, eye, upper=False)
         self.inv_chol = inv * (chol.diagonal(dim1=1, dim2=2) > 0).double()[:, :, None]  # (N, r, r)
@@ -123,7 +133,9 @@ class ClipIndex:
             return queries @ self._symile_matrix()[rows].to(queries.dtype).T
         if measure == "triangle":
             return score_matrix(queries, *(x[rows].to(queries.dtype) for x in self.embeddings), measure=measure)
-        u = [queries @ x[rows].to(queries.dtype).T for x in self.embeddings]  # r x (Q, n): t . o_p
+        block = self._stacked[rows]  # (n, r, D)
+        u = (queries @ block.reshape(-1, self.dim).to(queries.dtype).T).view(len(queries), -1, len(self.embeddings))
+        u = u.unbind(-1)  # r x (Q, n): t . o_p
         t_sq = (queries * queries).sum(-1, keepdim=True)  # (Q, 1)
         if measure == "volume":
             return self._volume_scores(queries, rows, u, t_sq)
@@ -141,28 +153,27 @@ class ClipIndex:
 
     def _volume_scores(self, queries: Tensor, rows: slice, u: list[Tensor], t_sq: Tensor) -> Tensor:
         """-base * height, height^2 = |t|^2 - |L^-1 u|^2, in a few elementwise passes over (Q, n)."""
-        height_sq = t_sq.expand(-1, u[0].shape[1]).clone()
+        height_sq = None
         for p in range(len(u)):
             c = u[0] * self._inv[p, 0][rows]  # t's p-th coordinate in an orthonormal basis of the span
             for q in range(1, p + 1):
-                c.add_(u[q] * self._inv[p, q][rows])
-            height_sq.sub_(c.mul_(c))
-        height = height_sq.clamp_(min=0).sqrt_()
-        scores = height * self._neg_base[rows]
-        return self._refine_small_heights(queries, rows, height, scores)
+                c.addcmul_(u[q], self._inv[p, q][rows])
+            height_sq = torch.addcmul(t_sq, c, c, value=-1) if height_sq is None else height_sq.addcmul_(c, c, value=-1)
+        near = height_sq < 0.01 * t_sq  # height < 0.1 |t|: the query lies close to the clip's span
+        scores = height_sq.clamp_(min=0).sqrt_().mul_(self._neg_base[rows])
+        return self._refine_small_heights(queries, rows, near, scores)
 
-    def _refine_small_heights(self, queries: Tensor, rows: slice, height: Tensor, scores: Tensor) -> Tensor:
+    def _refine_small_heights(self, queries: Tensor, rows: slice, near: Tensor, scores: Tensor) -> Tensor:
         """Scores of the pairs whose query lies close to the clip's span, recomputed exactly.
 
         |t|^2 - |c|^2 cancels there: float32 products lose the small height's digits, so these
         few pairs (a query's matches, typically) are scored by the elementwise `gramviz.volume`.
         """
-        if queries.dtype == torch.float64:
+        if queries.dtype == torch.float64 or not bool(near.any()):
             return scores
-        qi, ci = (height < 0.1 * queries.norm(dim=-1, keepdim=True)).nonzero(as_tuple=True)  # (Q, n) mask
-        if len(qi):
-            others = [x[rows][ci].to(queries.dtype) for x in self.embeddings]
-            scores[qi, ci] = -volume(queries[qi], *others)
+        qi, ci = near.nonzero(as_tuple=True)
+        others = [x[rows][ci].to(queries.dtype) for x in self.embeddings]
+        scores[qi, ci] = -volume(queries[qi], *others)
         return scores
 
     def _symile_matrix(self) -> Tensor:
@@ -284,6 +295,20 @@ class ClipIndex:
 
     def __repr__(self) -> str:
         return f"ClipIndex({self.n} clips, D={self.dim}, modalities={self.modalities})"
+
+
+def _empty_streamed(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> tuple[Tensor, object | None]:
+    """An empty CPU tensor for a large matrix that every query reads from end to end: on Linux in
+    transparent huge pages (fewer TLB misses while streaming it), else an ordinary tensor.
+
+    Returns the tensor and the buffer that must outlive it (None for an ordinary tensor).
+    """
+    nbytes = torch.Size(shape).numel() * torch.empty((), dtype=dtype).element_size()
+    if device.type != "cpu" or nbytes < _HUGE_ABOVE or not hasattr(mmap, "MADV_HUGEPAGE"):
+        return torch.empty(shape, dtype=dtype, device=device), None
+    buffer = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    buffer.madvise(mmap.MADV_HUGEPAGE)
+    return torch.frombuffer(buffer, dtype=dtype).view(shape), buffer
 
 
 def _best(scores: Tensor, ids: Tensor, k: int, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
