@@ -33,8 +33,8 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """(url, gallery folder) of the demo on a free local port with a small generated gallery."""
-    from gramviz.app.gallery import ensure_world_gallery
     from gramviz.app import launch as module
+    from gramviz.app.gallery import ensure_world_gallery
     from gramviz.app.state import DemoState
 
     gallery = ensure_world_gallery(tmp_path_factory.mktemp("browser") / "gallery", n=16, workers=1, progress=False)

@@ -9,11 +9,8 @@ page (the current gallery stays) and at start (`gramviz demo` exits with status 
 
 from __future__ import annotations
 
-import socket
-from fractions import Fraction
 from types import SimpleNamespace
 
-import av
 import gradio as gr
 import gradio_client
 import numpy as np
@@ -23,6 +20,7 @@ import torch.nn.functional as F
 
 import gramviz
 from gramviz.embeddings import save_embeddings
+from test_app import _free_port, write_video
 
 pytestmark = [pytest.mark.filterwarnings("ignore:.*no_silent_downcasting"),
               pytest.mark.filterwarnings("ignore:The copy keyword is deprecated")]
@@ -34,23 +32,9 @@ AppError = gradio_client.exceptions.AppError
 def _write_mp4(path, seconds=1, fps=8, sample_rate=16000):
     """A tiny H.264 + AAC clip: moving noise with a tone."""
     rng = np.random.default_rng(0)
-    with av.open(str(path), "w") as out:
-        v = out.add_stream("libx264" if "libx264" in av.codecs_available else "h264", rate=fps)
-        v.width, v.height, v.pix_fmt = 32, 32, "yuv420p"
-        s = out.add_stream("aac", rate=sample_rate, layout="mono")
-        for i in range(seconds * fps):
-            frame = av.VideoFrame.from_ndarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8), format="rgb24")
-            frame.pts = i
-            out.mux(v.encode(frame))
-        out.mux(v.encode(None))
-        tone = 0.2 * np.sin(2 * np.pi * 440 * np.arange(seconds * sample_rate) / sample_rate)
-        for start in range(0, tone.size, 1024):
-            chunk = av.AudioFrame.from_ndarray(tone[None, start:start + 1024].astype(np.float32), format="fltp",
-                                               layout="mono")
-            chunk.sample_rate, chunk.pts, chunk.time_base = sample_rate, start, Fraction(1, sample_rate)
-            out.mux(s.encode(chunk))
-        out.mux(s.encode(None))
-    return path
+    frames = rng.integers(0, 255, (seconds * fps, 32, 32, 3), dtype=np.uint8)
+    tone = 0.2 * np.sin(2 * np.pi * 440 * np.arange(seconds * sample_rate) / sample_rate)
+    return write_video(path, frames, fps=fps, audio=tone, sample_rate=sample_rate)
 
 
 @pytest.fixture(scope="module")
@@ -80,12 +64,6 @@ def files(tmp_path_factory):
     (d / "empty.safetensors").write_bytes(b"")
     return SimpleNamespace(dir=d, good=good, captions=captions, caption_clip=caption_clip,
                            ids=[f"clip-{c:03d}" for c in range(N)], **tensors)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
