@@ -72,9 +72,7 @@ def _faiss_ms(matrix: torch.Tensor, query: torch.Tensor, repeats: int, threads: 
     flat = faiss.IndexFlatIP(matrix.shape[1])
     flat.add(matrix.numpy())
     q = query.numpy()
-    ms = _median_ms(lambda: flat.search(q, 10), repeats)
-    del flat
-    return ms
+    return _median_ms(lambda: flat.search(q, 10), repeats)
 
 
 def run_size(n: int, d: int, repeats: int, threads: int) -> dict[str, float | None]:
@@ -98,8 +96,6 @@ def run_size(n: int, d: int, repeats: int, threads: int) -> dict[str, float | No
         "index_mb": _index_bytes(index) / 2**20,
         "embeddings_mb": 2 * n * d * 4 / 2**20,
     }
-    del index, fused, video, audio
-    gc.collect()
     return row
 
 
@@ -138,6 +134,7 @@ def main() -> None:
     for d in map(int, args.dims.split(",")):
         for n in map(int, args.sizes.split(",")):
             r = run_size(n, d, args.repeats, args.threads)
+            gc.collect()  # the previous size's matrices go before the next are made
             fmt = lambda x, p=1: "-" if x is None else f"{x:,.{p}f}"  # noqa: E731
             print(f"| {n:,} | {d} | {fmt(r['index_ms'])} | {fmt(r['cosine_ms'])} | "
                   f"{r['index_ms'] / r['cosine_ms']:.2f}x | {fmt(r['faiss_ms'])} | {fmt(r['direct_ms'])} | "

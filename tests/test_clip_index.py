@@ -1,7 +1,6 @@
 """gramviz.search.ClipIndex against a float64 brute force: every measure, k = 2, 3, 4, ties, clips
 missing a modality, chunk boundaries, and a save/load round trip."""
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F

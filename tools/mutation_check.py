@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
             if failed:
                 print(f"the unmutated tree already fails {' '.join(tests)}: {last}", file=sys.stderr)
                 return 2
-        print(f"| mutation | bug | tests | result | seconds |\n|---|---|---|---|---|", flush=True)
+        print("| mutation | bug | tests | result | seconds |\n|---|---|---|---|---|", flush=True)
         for m in chosen:
             original = (copy / m.path).read_text(encoding="utf-8")
             start = time.perf_counter()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import wave
 from concurrent.futures import ProcessPoolExecutor
 from fractions import Fraction
