@@ -14,6 +14,7 @@ import abc
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ._checks import check_matrix_inputs, compute_dtype
