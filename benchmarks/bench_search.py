@@ -58,7 +58,7 @@ def _unit(n: int, d: int, seed: int) -> torch.Tensor:
 
 def _index_bytes(index: ClipIndex) -> int:
     """Memory the index holds: its interleaved copy of the candidates and the per-clip constants."""
-    held = [index._stacked, index.gram, index.norms, index.present, index.base, index.inv_chol, index._neg_base,
+    held = [index._stacked, index.norms, index.present, index.base, index._neg_base, index._fused_norm,
             *index._inv.values()]
     return sum(t.numel() * t.element_size() for t in held)
 

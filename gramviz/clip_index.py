@@ -87,7 +87,8 @@ class ClipIndex:
     # ------------------------------------------------------------------ per-clip constants
 
     def _build(self) -> None:
-        """Gram entries, norms, base and inverse Cholesky factor of every clip, in float64."""
+        """Norms, base, inverse Cholesky factor and fused-vector length of every clip, from its Gram
+        entries in float64; a query reads only the per-clip rows kept in ``_inv`` and friends."""
         r = len(self.embeddings)  # k - 1
         device = self._stacked.device
         gram = torch.empty(self.n, r, r, dtype=torch.float64, device=device)
@@ -97,7 +98,6 @@ class ClipIndex:
                 for q in range(p, r):
                     gram[start : start + len(rows[0]), p, q] = gram[start : start + len(rows[0]), q, p] = (
                         rows[p] * rows[q]).sum(-1)
-        self.gram = gram  # (N, r, r)
         self.norms = gram.diagonal(dim1=1, dim2=2).sqrt()  # (N, r)
         self.present = (self.norms > 0).all(1)  # (N,) no missing modality
         # Cholesky by hand (r is tiny): robust to singular clips, whose zero pivots give zero rows of L^-1
@@ -114,11 +114,15 @@ class ClipIndex:
         eye = torch.eye(r, dtype=torch.float64, device=device).expand(self.n, r, r)
         safe = chol + torch.diag_embed((chol.diagonal(dim1=1, dim2=2) == 0).double())
         inv = torch.linalg.solve_triangular(safe, eye, upper=False)
-        self.inv_chol = inv * (chol.diagonal(dim1=1, dim2=2) > 0).double()[:, :, None]  # (N, r, r)
+        inv = inv * (chol.diagonal(dim1=1, dim2=2) > 0).double()[:, :, None]  # (N, r, r) L^-1
         # what a query reads, in the embeddings' dtype: L^-1 entry (p, q) as one (N,) row each, minus the base
         work = self.embeddings[0].dtype
-        self._inv = {(p, q): self.inv_chol[:, p, q].to(work).contiguous() for p in range(r) for q in range(p + 1)}
+        self._inv = {(p, q): inv[:, p, q].to(work).contiguous() for p in range(r) for q in range(p + 1)}
         self._neg_base = (-self.base).to(work)
+        # cosine_fused: |f| of f = mean_p o_p / |o_p|, from the Gram entries
+        outer = self.norms[:, :, None] * self.norms[:, None, :]
+        fused_sq = torch.where(outer > 0, gram / outer.clamp(min=1e-300), torch.zeros_like(outer))
+        self._fused_norm = (fused_sq.sum((-1, -2)).sqrt() / r).to(work)  # (N,)
         self._complete = bool(self.present.all())
 
     # ------------------------------------------------------------------ scores
@@ -144,10 +148,7 @@ class ClipIndex:
         t_norm = t_sq.sqrt().clamp(min=1e-30)
         if measure == "cosine_pairwise":
             return along / t_norm
-        # cosine_fused: f = mean_p o_p / |o_p|, |f|^2 from the Gram entries
-        outer = self.norms[rows][:, :, None] * self.norms[rows][:, None, :]
-        fused_sq = torch.where(outer > 0, self.gram[rows] / outer.clamp(min=1e-300), torch.zeros_like(outer))
-        fused_norm = (fused_sq.sum((-1, -2)).sqrt() / len(u)).to(queries.dtype)  # (n,)
+        fused_norm = self._fused_norm[rows].to(queries.dtype)  # (n,): |mean_p o_p / |o_p||
         return along / (t_norm * fused_norm.clamp(min=1e-30))
 
     def _volume_scores(self, queries: Tensor, rows: slice, u: list[Tensor], t_sq: Tensor) -> Tensor:
