@@ -30,6 +30,7 @@ from torch import nn
 
 from ..datasets import CAPTIONS_FILE, annotations_path
 from ..embeddings import EmbeddingFileError, load_embeddings, save_embeddings
+from ..evaluation import dataset_fingerprint
 from ..models import model_fingerprint
 from .gallery_base import Gallery, GalleryError
 from .gallery_file import open_embedding_file
@@ -43,18 +44,6 @@ CACHE_FOLDER = ".gramviz-cache"
 _KEEP_CACHES = 4  # embedding caches kept per gallery (one per model recently used)
 MAP_CLIPS = 2000  # clips drawn on the Explore map at most (a seeded sample above): the browser stays fluid
 _MAX_COLOURS = 24  # classes that can be told apart by colour; more: coloured by modality
-
-
-def _content_key(annotations: Path, records: list[Any], fingerprint: str) -> str:
-    """Hash of the model, the annotation file and the size + mtime of every media file."""
-    h = hashlib.sha256(fingerprint.encode())
-    h.update(annotations.read_bytes())
-    for r in records:
-        for p in (r.video, r.audio):
-            if p is not None:
-                st = p.stat() if p.exists() else None
-                h.update(f"{p.name}:{st.st_size if st else -1}:{st.st_mtime_ns if st else -1};".encode())
-    return h.hexdigest()[:16]
 
 
 def _writable_cache(folder: Path) -> Path | None:
@@ -112,7 +101,7 @@ def open_gallery(source: str | Path, model: nn.Module, cache: bool = True, progr
     if len(dataset) == 0:
         raise GalleryError(f"{annotations}: lists no clips")
     fingerprint = model_fingerprint(model)
-    key = _content_key(annotations, dataset.records, fingerprint)
+    key = hashlib.sha256(f"{fingerprint}:{dataset_fingerprint(dataset)}".encode()).hexdigest()[:16]
     cache_dir = _writable_cache(annotations.parent) if cache else None
     cached = cache_dir / f"embeddings-{key}.safetensors" if cache_dir else None
     notes: list[str] = [] if cache_dir or not cache else [f"{annotations.parent} is not writable: embeddings not cached"]

@@ -19,7 +19,7 @@ from .classification import class_prompts, confusion, encode_class_prompts
 from .embedding import embed_dataset, open_dataset
 from .evaluate import evaluate, evaluate_embeddings
 from .report import format_table
-from .sharded import embed_to_file
+from .sharded import dataset_fingerprint, embed_to_file
 from .rerank import DAM_TOP_K
 from .retrieval import DIRECTIONS, METRICS
 
@@ -30,6 +30,7 @@ __all__ = [
     "class_prompts",
     "clip_settings",
     "confusion",
+    "dataset_fingerprint",
     "embed_dataset",
     "embed_to_file",
     "encode_class_prompts",
