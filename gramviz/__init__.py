@@ -14,9 +14,8 @@ from .gram import base_height, base_height_matrix, gram_matrix, volume, volume_m
 from .losses import ContrastiveLoss, FusedInfoNCELoss, GRAMLoss, PairwiseInfoNCELoss
 from .media import Clip, MediaError, read_clip
 from .metrics import confusion_matrix, relevance_matrix, retrieval_metrics, retrieval_ranks, topk_accuracy
-from .models import GRAMModel, ModelConfig, ModelLoadError, load_model
+from .models import Backbone, GRAMModel, ModelConfig, ModelLoadError, load_model, pretrained_model
 from .scores import MEASURES, cosine_matrix, score_matrix
-
 
 
 def __getattr__(name: str):
@@ -30,23 +29,24 @@ def __getattr__(name: str):
 
 __all__ = [
     "MEASURES",
+    "Backbone",
     "CachedClipDataset",
     "Clip",
     "ClipDataset",
     "ClipSettings",
+    "ContrastiveLoss",
     "EmbeddingMetadata",
+    "FusedInfoNCELoss",
+    "GRAMLoss",
     "GRAMModel",
     "MediaError",
     "ModelConfig",
     "ModelLoadError",
-    "ContrastiveLoss",
-    "FusedInfoNCELoss",
-    "GRAMLoss",
     "PairwiseInfoNCELoss",
     "base_height",
+    "base_height_matrix",
     "build_cache",
     "collate_clips",
-    "base_height_matrix",
     "confusion_matrix",
     "cosine_matrix",
     "gram_matrix",
@@ -54,12 +54,13 @@ __all__ = [
     "load_model",
     "log_mel",
     "open_cache",
+    "pretrained_model",
     "read_annotations",
+    "read_clip",
     "relevance_matrix",
     "resize_frames",
     "retrieval_metrics",
     "retrieval_ranks",
-    "read_clip",
     "save_embeddings",
     "score_matrix",
     "topk_accuracy",

@@ -1,4 +1,5 @@
-"""GRAM models: small encoders per modality, the `GRAMModel` that holds them in a modality-keyed
+"""GRAM models: small encoders per modality or pretrained backbones (Hugging Face, open_clip) with
+GRAM heads, the `GRAMModel` that holds them in a modality-keyed
 dict, the optional data-anchor matching (DAM) head, and safe saving and loading (safetensors + JSON).
 
 Example:
@@ -9,35 +10,46 @@ Example:
     torch.Size([1, 256])
 """
 
+from .backbone_model import pretrained_model
+from .backbones import Backbone, BackboneError, PretrainedTokenizer
 from .config import MODALITIES, ModelConfig, clip_settings
 from .dam import DAMHead, ModalityTokens, dam_loss, dam_rerank, sample_hard_negatives
 from .encoders import AudioEncoder, TextEncoder, TokenEncoder, VideoEncoder, build_encoder
 from .inference import inference
-from .io import ModelLoadError, bundled_models, model_fingerprint, save_pretrained
+from .io import ModelLoadError, bundled_models, model_fingerprint, save_pretrained, trained_state
 from .loading import load_model
 from .model import GRAMModel
-from .tokenizer import Tokenizer
+from .pretrained import BackboneEncoder, TowerFeatures
+from .tokenizer import IgnoredWordsWarning, Tokenizer
 
 __all__ = [
     "MODALITIES",
     "AudioEncoder",
+    "Backbone",
+    "BackboneEncoder",
+    "BackboneError",
     "DAMHead",
     "GRAMModel",
+    "IgnoredWordsWarning",
     "ModalityTokens",
     "ModelConfig",
     "ModelLoadError",
+    "PretrainedTokenizer",
     "TextEncoder",
     "TokenEncoder",
     "Tokenizer",
+    "TowerFeatures",
     "VideoEncoder",
     "build_encoder",
-    "clip_settings",
     "bundled_models",
+    "clip_settings",
     "dam_loss",
     "dam_rerank",
     "inference",
     "load_model",
     "model_fingerprint",
+    "pretrained_model",
     "sample_hard_negatives",
     "save_pretrained",
+    "trained_state",
 ]

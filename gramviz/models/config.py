@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from ..datasets import ClipSettings
-from ..modalities import MODALITIES  # the built-in encoders know these; the first one present is the anchor
+from ..modalities import (
+    MODALITIES,  # the built-in encoders know these; the first one present is the anchor
+)
+from .backbones import Backbone
 
 __all__ = ["MODALITIES", "ModelConfig", "clip_settings"]
 
@@ -34,6 +37,11 @@ class ModelConfig:
         dam: build the data-anchor matching (DAM) head.
         dam_width: width of the DAM fusion transformer.
         dropout: dropout of the text transformer and the DAM head.
+        backbones: ``{modality: Backbone.to_dict()}``: pretrained towers by reference
+            (`gramviz.models.backbones`); those modalities get a `BackboneEncoder`, whose
+            preprocessing is the backbone's own (text_*, video_width, audio_width, n_mels unused).
+        head: the head on a backbone: ``"linear"`` or ``"mlp"``.
+        temporal: how a video backbone's frame features are pooled: ``"mean"`` or ``"transformer"``.
 
     Example:
         >>> ModelConfig.from_dict(ModelConfig(embed_dim=64).to_dict()).embed_dim
@@ -57,10 +65,15 @@ class ModelConfig:
     dam: bool = False
     dam_width: int = 128
     dropout: float = 0.1
+    backbones: dict[str, dict[str, Any]] = field(default_factory=dict)
+    head: str = "linear"
+    temporal: str = "mean"
 
+    __hash__ = None  # a dict field: configs compare by value and are not hashed
     def __post_init__(self) -> None:
         object.__setattr__(self, "modalities", tuple(str(m) for m in self.modalities))
         object.__setattr__(self, "frame_size", tuple(int(s) for s in self.frame_size))
+        object.__setattr__(self, "backbones", {str(m): Backbone.from_dict(b).to_dict() for m, b in self.backbones.items()})
         self._check()
 
     def _check(self) -> None:
@@ -74,6 +87,12 @@ class ModelConfig:
             raise ValueError(f"ModelConfig: modalities must be distinct and not empty, got {self.modalities}")
         if self.text_width % self.text_heads or self.dam_width % 4:
             raise ValueError("ModelConfig: text_heads must divide text_width and 4 must divide dam_width")
+        if set(self.backbones) - set(self.modalities):
+            raise ValueError(f"ModelConfig: backbones for {sorted(set(self.backbones) - set(self.modalities))} "
+                             f"are not among modalities {self.modalities}")
+        if self.head not in ("linear", "mlp") or self.temporal not in ("mean", "transformer"):
+            raise ValueError(f"ModelConfig: head must be 'linear' or 'mlp' and temporal 'mean' or 'transformer', "
+                             f"got {self.head!r}, {self.temporal!r}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"ModelConfig: dropout must lie in [0, 1), got {self.dropout}")
 

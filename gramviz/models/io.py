@@ -1,6 +1,6 @@
 """The model directory on disk: safetensors weights + JSON, never pickle.
 
-`save_pretrained` writes it; the readers here (`resolve`, `refuse_pickles`, `read_parts`,
+`save_pretrained` writes it (frozen pretrained towers by reference only: `trained_state`); the readers here (`resolve`, `refuse_pickles`, `read_parts`,
 `check_weights`) are what `gramviz.models.loading.load_model` builds on. A model directory holds ``model.safetensors`` (weights), ``config.json`` (`ModelConfig`),
 ``tokenizer.json`` (`Tokenizer`) and ``card.json`` (how it was made: command, config, seed,
 data, time, machine, metrics). Bundled models live in ``gramviz/models/bundled/<name>/``.
@@ -26,7 +26,8 @@ from .config import ModelConfig
 from .tokenizer import Tokenizer
 
 __all__ = ["BUNDLED_DIR", "MODEL_FILES", "ModelLoadError", "bundled_models", "check_weights", "model_fingerprint",
-           "read_parts", "refuse_pickles", "resolve", "save_pretrained"]
+           "read_parts", "read_weights", "refuse_pickles", "resolve", "save_pretrained", "trained_state",
+           "write_weights"]
 
 WEIGHTS, CONFIG, TOKENIZER, CARD = "model.safetensors", "config.json", "tokenizer.json", "card.json"
 MODEL_FILES = (WEIGHTS, CONFIG, TOKENIZER, CARD)
@@ -83,12 +84,70 @@ def model_fingerprint(model: nn.Module) -> str:
     return h.hexdigest()[:16]
 
 
+def trained_state(module: nn.Module) -> dict[str, torch.Tensor]:
+    """``module.state_dict()`` without the weights of frozen pretrained towers (modules marked
+    ``by_reference``, rebuilt from their `Backbone` reference); their trainable blocks stay in.
+
+    Example:
+        >>> class Tower(nn.Linear):
+        ...     by_reference = True
+        >>> m = nn.Sequential(Tower(2, 2), nn.Linear(2, 1))
+        >>> m[0].weight.requires_grad_(False)
+        Parameter containing: ...
+        >>> sorted(trained_state(m))
+        ['0.bias', '1.bias', '1.weight']
+    """
+    state = module.state_dict()
+    refs = tuple(f"{n}." for n, m in module.named_modules(remove_duplicate=False) if getattr(m, "by_reference", False))
+    if not refs:
+        return state
+    trainable = {n for n, p in module.named_parameters(remove_duplicate=False) if p.requires_grad}
+    return {k: v for k, v in state.items() if not k.startswith(refs) or k in trainable}
+
+
+def write_weights(tensors: Mapping[str, torch.Tensor], path: Path, metadata: Mapping[str, str] | None = None) -> None:
+    """Write tensors as safetensors; a tensor that shares its memory with an earlier one (one
+    module serving two towers) is stored once and recorded as an alias in the metadata."""
+    from safetensors.torch import save_file
+
+    out, aliases, storages = {}, {}, set()
+    seen: dict[tuple, str] = {}
+    for name, tensor in tensors.items():
+        t = tensor.detach().to("cpu")
+        ptr = t.untyped_storage().data_ptr() if t.numel() else None
+        key = (ptr, t.storage_offset(), tuple(t.shape), t.stride(), t.dtype)
+        if ptr is not None and key in seen:
+            aliases[name] = seen[key]
+            continue
+        shared = ptr is not None and ptr in storages
+        storages.add(ptr)
+        seen[key] = name
+        out[name] = t.clone() if shared else t.contiguous()
+    meta = {**dict(metadata or {}), **({"aliases": json.dumps(aliases)} if aliases else {})}
+    save_file(out, str(path), metadata=meta)
+
+
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a file `write_weights` wrote, aliases expanded."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    tensors = load_file(str(path))
+    with safe_open(str(path), framework="pt") as f:
+        aliases = json.loads((f.metadata() or {}).get("aliases", "{}"))
+    tensors.update({alias: tensors[name] for alias, name in aliases.items()})
+    return tensors
+
+
 def _write_json(path: Path, obj: Any) -> None:
     path.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n", encoding="utf-8")
 
 
 def save_pretrained(model: nn.Module, directory: str | Path, card: Mapping[str, Any] | None = None) -> Path:
     """Write a `GRAMModel` to ``directory`` atomically (a sibling temp dir renamed into place).
+
+    Frozen pretrained towers are recorded by reference in ``config.json`` (``backbones``), not
+    stored: the weights file holds what was trained (heads, unfrozen blocks).
 
     Args:
         model: the model.
@@ -98,20 +157,22 @@ def save_pretrained(model: nn.Module, directory: str | Path, card: Mapping[str, 
     Returns:
         The directory as a Path.
     """
-    from safetensors.torch import save_file
-
     from .._version import __version__
 
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
     full_card = {**dict(card or {}), "saved": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": _machine(),
-                 "gramviz": __version__, "parameters": sum(p.numel() for p in model.parameters())}
-    weights = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+                 "gramviz": __version__, "parameters": sum(p.numel() for p in model.parameters()),
+                 "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad)}
+    backbones = getattr(model.config, "backbones", {})
+    if backbones:
+        full_card["backbones"] = backbones
+    tokenizer = model.tokenizer if isinstance(model.tokenizer, Tokenizer) else None  # a backbone brings its own
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     try:
-        save_file(weights, str(tmp / WEIGHTS), metadata={"format": "pt", "library": "gramviz"})
+        write_weights(trained_state(model), tmp / WEIGHTS, {"format": "pt", "library": "gramviz"})
         _write_json(tmp / CONFIG, model.config.to_dict())
-        _write_json(tmp / TOKENIZER, model.tokenizer.to_dict() if model.tokenizer is not None else None)
+        _write_json(tmp / TOKENIZER, tokenizer.to_dict() if tokenizer is not None else None)
         _write_json(tmp / CARD, full_card)
         _replace_dir(tmp, directory)
     except BaseException:
@@ -163,8 +224,9 @@ def refuse_pickles(directory: Path) -> None:
             )
     weights = directory / WEIGHTS
     if weights.is_file():
-        head = weights.read_bytes()[:9] if weights.stat().st_size < 9 else _head(weights)
-        if head[:2] == b"PK" or head[:1] == b"\x80" or len(head) < 9 or head[8:9] != b"{":
+        head, size = _head(weights), weights.stat().st_size
+        # safetensors: an 8-byte little-endian header length, then the JSON header
+        if len(head) < 9 or head[8:9] != b"{" or int.from_bytes(head[:8], "little") + 8 > size:
             raise ModelLoadError(
                 f"{weights}: not a safetensors file (a torch.save/pickle checkpoint or a damaged file); "
                 f"gramviz never unpickles. Save models with GRAMModel.save_pretrained"

@@ -8,7 +8,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .io import MODEL_FILES, WEIGHTS, ModelLoadError, check_weights, read_parts, refuse_pickles, resolve
+from .backbones import BackboneError
+from .io import MODEL_FILES, WEIGHTS, ModelLoadError, check_weights, read_parts, read_weights, refuse_pickles, resolve
 from .model import GRAMModel
 
 __all__ = ["load_model"]
@@ -24,12 +25,16 @@ def load_model(
         device: where to put the model.
         encoders: the same custom encoder modules the model was built with, if any.
 
+    A model on pretrained backbones rebuilds each tower from its reference in ``config.json``
+    (a local directory, or the hub) and then loads the trained weights (heads, unfrozen blocks).
+
     Returns:
         The model in evaluation mode, its card in ``model.card``.
 
     Raises:
         ModelLoadError: unknown name, a missing file, a pickle checkpoint (never unpickled),
-            or weights whose names or shapes differ from what the config describes.
+            weights whose names or shapes differ from what the config describes, or a backbone
+            that cannot be found (named in the message).
 
     Example:
         >>> load_model("no-such-model")
@@ -38,7 +43,6 @@ def load_model(
         gramviz.models.io.ModelLoadError: 'no-such-model' is neither a model directory nor a bundled model name ...
     """
     from safetensors import SafetensorError
-    from safetensors.torch import load_file
 
     directory = resolve(name_or_dir)
     refuse_pickles(directory)
@@ -49,13 +53,15 @@ def load_model(
         )
     try:
         model = GRAMModel(config, tokenizer, encoders)
+    except BackboneError as e:
+        raise ModelLoadError(f"{directory}: {e}") from e
     except ValueError as e:
         raise ModelLoadError(f"{directory}: config.json and tokenizer.json disagree ({e})") from e
     try:
-        weights = load_file(str(directory / WEIGHTS))
-    except (SafetensorError, OSError) as e:
+        weights = read_weights(directory / WEIGHTS)
+    except (SafetensorError, OSError, ValueError) as e:
         raise ModelLoadError(f"{directory / WEIGHTS}: unreadable safetensors file ({e})") from e
-    check_weights(weights, model.state_dict(), directory / WEIGHTS)
-    model.load_state_dict(weights, strict=True)
+    check_weights(weights, model.trained_state_dict(), directory / WEIGHTS)
+    model.load_state_dict(weights, strict=not config.backbones)
     model.card = card
     return model.to(device).eval()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,10 @@ from .config import ModelConfig
 from .dam import DAMHead, ModalityTokens
 from .encoders import build_encoder
 from .inference import inference
-from .io import save_pretrained
+from .io import save_pretrained, trained_state
 from .preprocess import prepare
-from .tokenizer import Tokenizer
+from .pretrained import BackboneEncoder, backbone_encoders
+from .tokenizer import IgnoredWordsWarning, Tokenizer
 
 __all__ = ["GRAMModel"]
 
@@ -35,11 +37,16 @@ class GRAMModel(nn.Module):
     - any other modality named in ``config.modalities``: ``batch[modality]`` as given.
 
     A stand-in that also has ``tokens(inputs) -> (tokens (B, L, width), mask or None)`` works
-    with `encode_tokens` and the DAM head (width: the config's ``<modality>_width``).
+    with `encode_tokens` and the DAM head (width: the config's ``<modality>_width``); one with
+    ``prepare_input(value, config, device)`` prepares its own raw input.
+
+    The modalities that ``config.backbones`` names get a `BackboneEncoder`: a pretrained tower
+    (Hugging Face or open_clip), its own preprocessing, and a trainable head
+    (`gramviz.pretrained_model` builds such a model); a text backbone brings its tokenizer.
 
     Args:
         config: sizes and preprocessing; ``vocab_size`` 0 is filled in from ``tokenizer``.
-        tokenizer: the word tokenizer (needed for text given as strings).
+        tokenizer: the word tokenizer (needed for text given as strings to the built-in encoder).
         encoders: modules replacing the built-in encoder of some modalities.
 
     Example:
@@ -67,7 +74,11 @@ class GRAMModel(nn.Module):
         unknown = sorted(set(encoders) - set(config.modalities))
         if unknown:
             raise ValueError(f"GRAMModel: encoders for {unknown} are not among config.modalities {config.modalities}")
-        if tokenizer is not None:
+        if config.backbones:
+            encoders.update(backbone_encoders(config, skip=encoders))
+            if tokenizer is None and isinstance(encoders.get("text"), BackboneEncoder):
+                tokenizer = encoders["text"].tokenizer
+        if isinstance(tokenizer, Tokenizer) and not isinstance(encoders.get("text"), BackboneEncoder):
             if config.vocab_size == 0:
                 config = config.replace(vocab_size=len(tokenizer))
             elif config.vocab_size != len(tokenizer):
@@ -93,17 +104,42 @@ class GRAMModel(nn.Module):
         """The anchor modality of the GRAM volume: text when the model has it."""
         return "text" if "text" in self.config.modalities else self.config.modalities[0]
 
-    def num_parameters(self) -> int:
-        """Number of parameters (all of them trainable)."""
-        return sum(p.numel() for p in self.parameters())
+    def num_parameters(self, trainable: bool = False) -> int:
+        """Number of parameters: all of them, or only those that train (frozen backbones left out)."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable)
+
+    def trained_state_dict(self) -> dict[str, Tensor]:
+        """The state a saved model stores: everything but the weights of frozen backbone towers
+        (recorded by reference in ``config.backbones``)."""
+        return trained_state(self)
 
     def prepare(self, batch: Mapping[str, Any]) -> dict[str, Any]:
-        """Encoder inputs of the modalities present in ``batch`` (None values and extra keys skipped)."""
-        return {
-            m: prepare(m, batch[m], self.config, self.tokenizer, self.device)
-            for m in self.config.modalities
-            if batch.get(m) is not None
-        }
+        """Encoder inputs of the modalities present in ``batch`` (None values and extra keys skipped).
+
+        Strings are tokenised by the text encoder's tokenizer; words it ignores (read as [UNK])
+        raise an `IgnoredWordsWarning` that names them.
+        """
+        out = {}
+        for m in self.config.modalities:
+            value = batch.get(m)
+            if value is None:
+                continue
+            if m == "text" and isinstance(value, (list, tuple)) and value and all(isinstance(t, str) for t in value):
+                self._warn_ignored(value)
+            encoder = self.encoders[m]
+            if hasattr(encoder, "prepare_input"):
+                out[m] = encoder.prepare_input(value, self.config, self.device)
+            else:
+                out[m] = prepare(m, value, self.config, self.tokenizer, self.device)
+        return out
+
+    def _warn_ignored(self, texts: Sequence[str]) -> None:
+        unknown = getattr(self.tokenizer, "unknown_words", None)
+        words = unknown(list(texts)) if unknown is not None else []
+        if words:
+            shown = ", ".join(words[:12]) + (f", ... ({len(words)} in all)" if len(words) > 12 else "")
+            warnings.warn(f"the model's tokenizer does not know these words and ignores them (read as [UNK]): {shown}",
+                          IgnoredWordsWarning, stacklevel=4)
 
     def encode(self, batch: Mapping[str, Any], return_tokens: bool = False):
         """L2-normalised embeddings of every modality present in ``batch``.
@@ -219,4 +255,5 @@ class GRAMModel(nn.Module):
 
     def extra_repr(self) -> str:
         c = self.config
-        return f"modalities={list(c.modalities)}, embed_dim={c.embed_dim}, parameters={self.num_parameters():,}"
+        return (f"modalities={list(c.modalities)}, embed_dim={c.embed_dim}, parameters={self.num_parameters():,} "
+                f"({self.num_parameters(trainable=True):,} trainable)")

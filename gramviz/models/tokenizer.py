@@ -10,12 +10,16 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["SPECIAL_TOKENS", "Tokenizer"]
+__all__ = ["SPECIAL_TOKENS", "IgnoredWordsWarning", "Tokenizer"]
 
 PAD, UNK, CLS = "[PAD]", "[UNK]", "[CLS]"
 SPECIAL_TOKENS = (PAD, UNK, CLS)  # ids 0, 1, 2
 # runs of letters (any script); digits, punctuation and spaces separate words
 _WORD = re.compile(r"[^\W\d_]+")
+
+
+class IgnoredWordsWarning(UserWarning):
+    """Text was encoded with words its tokenizer does not know: they were read as [UNK]."""
 
 
 class Tokenizer:
@@ -76,6 +80,20 @@ class Tokenizer:
         for i, r in enumerate(rows):
             ids[i, : len(r)] = torch.tensor(r, dtype=torch.long)
         return ids, ids != self.index[PAD]
+
+    def unknown_words(self, texts: Sequence[str] | str) -> list[str]:
+        """The distinct words of ``texts`` that are not in the vocabulary (encoded as [UNK]), in order.
+
+        Every tokenizer of gramviz offers this method: a word-level tokenizer ignores the words it
+        lists; a subword tokenizer (`gramviz.models.backbones.PretrainedTokenizer`) spells almost
+        every word and lists only those it reads as its unknown token.
+
+        Example:
+            >>> Tokenizer.build(["a red ball"]).unknown_words(["A dog is barking", "a red dog"])
+            ['dog', 'is', 'barking']
+        """
+        texts = [texts] if isinstance(texts, str) else texts
+        return list(dict.fromkeys(w for t in texts for w in self.split(t) if w not in self.index))
 
     def decode(self, ids: Tensor | Sequence[int]) -> str:
         """Words of one id sequence, special tokens dropped except [UNK]."""
