@@ -21,7 +21,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["save_checkpoint", "load_checkpoint", "find_checkpoint", "rng_state", "set_rng_state"]
+from ..models.io import read_weights, trained_state, write_weights
+
+__all__ = ["find_checkpoint", "load_checkpoint", "rng_state", "save_checkpoint", "set_rng_state"]
 
 TENSORS, STATE = "tensors.safetensors", "state.json"
 
@@ -91,11 +93,11 @@ def save_checkpoint(
     scaler: torch.amp.GradScaler | None,
     extra: dict[str, Any],
 ) -> Path:
-    """Write ``out_dir/checkpoint`` atomically; ``extra`` is JSON (position, log offset, config, ...)."""
-    from safetensors.torch import save_file
-
+    """Write ``out_dir/checkpoint`` atomically; ``extra`` is JSON (position, log offset, config, ...).
+    Frozen pretrained towers are left out (`gramviz.models.trained_state`): they are rebuilt from
+    their references."""
     out_dir = Path(out_dir)
-    tensors = {f"module/{k}": v.detach().contiguous() for k, v in module.state_dict().items()}
+    tensors = {f"module/{k}": v for k, v in trained_state(module).items()}
     optim_tensors, optim_json = _split_optimizer(optimizer.state_dict())
     rng_tensors, rng_json = rng_state()
     state = {
@@ -105,7 +107,7 @@ def save_checkpoint(
         "rng": rng_json,
     }
     tmp = Path(tempfile.mkdtemp(prefix=".checkpoint-", dir=out_dir))
-    save_file({**tensors, **optim_tensors, **rng_tensors}, str(tmp / TENSORS))
+    write_weights({**tensors, **optim_tensors, **rng_tensors}, tmp / TENSORS)
     (tmp / STATE).write_text(json.dumps(state, indent=1))
     final, old = out_dir / "checkpoint", out_dir / "checkpoint.old"
     shutil.rmtree(old, ignore_errors=True)
@@ -123,13 +125,16 @@ def load_checkpoint(
     scaler: torch.amp.GradScaler | None,
 ) -> dict[str, Any]:
     """Restore module, optimizer, scaler and every RNG from a checkpoint; returns its JSON state."""
-    from safetensors.torch import load_file
-
     path = Path(path)
-    tensors = load_file(str(path / TENSORS))
+    tensors = read_weights(path / TENSORS)
     state = json.loads((path / STATE).read_text())
     device = next(module.parameters()).device
-    module.load_state_dict({k[len("module/"):]: v for k, v in tensors.items() if k.startswith("module/")})
+    saved = {k[len("module/"):]: v for k, v in tensors.items() if k.startswith("module/")}
+    expected = trained_state(module)
+    if set(saved) != set(expected):
+        raise ValueError(f"{path}: the checkpoint's tensors differ from the model's: "
+                         f"{sorted(set(saved) ^ set(expected))[:8]}")
+    module.load_state_dict(saved, strict=len(expected) == len(module.state_dict()))
     optim = _join_optimizer({k: v.to(device) if not k.endswith("/step") else v for k, v in tensors.items()},
                             state["optimizer"])
     optimizer.load_state_dict(optim)

@@ -24,7 +24,7 @@ from typing import Any
 
 from ..losses import LOSSES
 
-__all__ = ["TrainConfig", "PRESETS", "load_config", "parse_override", "add_train_arguments"]
+__all__ = ["PRESETS", "TrainConfig", "add_train_arguments", "load_config", "parse_override"]
 
 EXTRA_TERMS = (None, "video_audio")
 AMP_MODES = ("auto", "bf16", "fp16", "off")
@@ -41,6 +41,9 @@ class TrainConfig:
     val_data: str | None = None  # the same for validation; None: no evaluation
     out_dir: str = "runs/gram"  # log.jsonl, checkpoint/ and final/ are written here
     model: dict[str, Any] = field(default_factory=dict)  # ModelConfig fields (vocab_size comes from the tokenizer)
+    # pretrained towers, one table per modality: {"video": {"source": "hf", "name": ..., "tower": "vision"}}
+    backbones: dict[str, dict[str, Any]] = field(default_factory=dict)
+    frozen_features: bool = True  # all backbones frozen: train the heads from stored tower outputs
     loss: str = "gram"  # "gram" (volume), "pairwise" or "fused" (cosine baselines); text is the anchor
     dam: bool = False  # add the data-anchor matching head and its loss
     dam_weight: float = 0.1  # weight of the DAM loss (the paper's 0.1)
@@ -159,6 +162,11 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     types_ = _field_types()
     if path[0] not in types_:
         raise ValueError(f"--set {key}: unknown training option '{path[0]}'{_suggest(path[0], types_)}")
+    if path[0] == "backbones":
+        if len(path) != 3:
+            raise ValueError(f"--set {key}: address a backbone field as backbones.<modality>.<field>")
+        types_b = {"freeze": bool, "train_layers": int}
+        return path, _parse_typed(text, types_b.get(path[2], str | None), key)
     if path[0] != "model":
         if len(path) > 1:
             raise ValueError(f"--set {key}: '{path[0]}' has no sub-fields")
@@ -204,7 +212,8 @@ def _read_file(path: str | Path) -> dict[str, Any]:
 
 def _merge(base: dict[str, Any], update: dict[str, Any], where: str) -> dict[str, Any]:
     known = _field_types()
-    out = {**base, "model": dict(base.get("model", {}))}
+    out = {**base, "model": dict(base.get("model", {})),
+           "backbones": {m: dict(b) for m, b in base.get("backbones", {}).items()}}
     for key, value in update.items():
         if key not in known:
             raise ValueError(f"{where}: unknown training option '{key}'{_suggest(key, known)}")
@@ -212,6 +221,11 @@ def _merge(base: dict[str, Any], update: dict[str, Any], where: str) -> dict[str
             if not isinstance(value, dict):
                 raise ValueError(f"{where}: 'model' must be a table of model options")
             out["model"].update(value)
+        elif key == "backbones":
+            if not isinstance(value, dict) or not all(isinstance(b, dict) for b in value.values()):
+                raise ValueError(f"{where}: 'backbones' must hold one table per modality, e.g. [backbones.video]")
+            for modality, table in value.items():
+                out["backbones"].setdefault(modality, {}).update(table)
         else:
             out[key] = value
     return out
@@ -269,6 +283,12 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     need(cfg.device == "auto" or cfg.device == "cpu" or cfg.device.startswith("cuda"),
          f"device must be 'auto', 'cpu' or 'cuda[:N]', got {cfg.device!r}")
     need(cfg.model.get("dam", cfg.dam) == cfg.dam, "set the training option dam, not model.dam: it adds the head and its loss")
+    try:
+        from ..models.backbones import Backbone
+
+        [Backbone.from_dict(b) for b in cfg.backbones.values()]
+    except ValueError as e:
+        raise ValueError(f"backbones: {e}") from None
     need(cfg.extra_term is not None or cfg.extra_weight == 0,
          "extra_weight is set but extra_term is None: name the extra term, e.g. extra_term=video_audio")
     return cfg
@@ -284,9 +304,10 @@ def load_config(path: str | Path | None = None, preset: str | None = None, overr
     values = _merge(values, file, str(path))
     for item in overrides:
         (key, *sub), value = parse_override(item)
-        values = _merge(values, {key: {sub[0]: value} if sub else value}, f"--set {item}")
+        nested = {sub[0]: {sub[1]: value}} if len(sub) == 2 else {sub[0]: value} if sub else value
+        values = _merge(values, {key: nested}, f"--set {item}")
     types_ = _field_types()
-    values = {k: _check_type(k, v, types_[k]) if k != "model" else v for k, v in values.items()}
+    values = {k: _check_type(k, v, types_[k]) if k not in ("model", "backbones") else v for k, v in values.items()}
     return validate(TrainConfig(**values))
 
 

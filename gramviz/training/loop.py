@@ -34,11 +34,12 @@ from ..models import GRAMModel, ModelConfig, Tokenizer, clip_settings, inference
 from .checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
 from .config import RUN_CONTROL, TrainConfig, add_train_arguments, load_config
 from .data import EpochBatches, IndexedClips, build_datasets, caption_draws, epoch_seed, seed_worker, to_model_batch
+from .features import FeatureClips, all_frozen, feature_batch, identity, tower_features
 from .log import JsonlLog, mean_terms
 from .objective import GRAMObjective
 from .setup import amp_dtype, build_model, build_optimizer, build_tokenizer, get_lr, init_weights, seed_everything
 
-__all__ = ["TrainResult", "train", "train_step", "run_evaluation", "main"]
+__all__ = ["TrainResult", "main", "run_evaluation", "train", "train_step"]
 
 CHECKPOINT_FORMAT = {"format": "gramviz.train-checkpoint", "version": 1}
 
@@ -135,7 +136,7 @@ class _Run:
     world: int
     device: torch.device
     datasets: dict[str, tuple[Dataset, Dataset]]  # {"train"[, "val"]: (annotated clips, clips to load)}
-    tokenizer: Tokenizer
+    tokenizer: Any  # the word Tokenizer, or the text backbone's own
     sampler: EpochBatches
     loader: DataLoader
     objective: GRAMObjective
@@ -155,22 +156,20 @@ def _build_run(cfg: TrainConfig, state: dict[str, Any] | None, rank: int, world:
     """Data, tokenizer, model, objective, DDP wrapper, optimizer and scaler, in the order that
     fixes what each draws from the seeded RNGs."""
     seed_everything(cfg.seed)
-    # clip settings follow the model's preprocessing
-    datasets = build_datasets(cfg, clip_settings(ModelConfig.from_dict({**cfg.model, "dam": cfg.dam})), rank)
+    # clip settings follow the model's preprocessing (a backbone's: its image size, its audio rate)
+    backbone_model = build_model(cfg, None, device) if cfg.backbones else None
+    settings = clip_settings(backbone_model or ModelConfig.from_dict({**cfg.model, "dam": cfg.dam}))
+    datasets = build_datasets(cfg, settings, rank)
     train_records, train_clips = datasets["train"]
     steps_per_epoch = len(train_clips) // (cfg.batch_size * world)
     if steps_per_epoch < 1:
         raise ValueError(f"{len(train_clips)} training clips do not fill one batch of "
                          f"batch_size {cfg.batch_size} x {world} processes")
     start = load_model(cfg.init_from, device="cpu") if cfg.init_from and state is None else None
-    tokenizer = _tokenizer(state, start, train_records)
+    tokenizer = backbone_model.tokenizer if backbone_model is not None else _tokenizer(state, start, train_records)
     sampler = EpochBatches(len(train_clips), cfg.batch_size, cfg.seed, rank, world)
-    data = IndexedClips(train_clips)
-    loader = DataLoader(data, batch_sampler=sampler, collate_fn=data.collate, num_workers=cfg.workers,
-                        worker_init_fn=seed_worker, generator=torch.Generator().manual_seed(cfg.seed),
-                        pin_memory=device.type == "cuda")
-
-    model = build_model(cfg, tokenizer, device)
+    model = backbone_model or build_model(cfg, tokenizer, device)
+    loader = _loader(cfg, model, datasets["train"], sampler, rank, device)
     if start is not None:
         init_weights(model, start, cfg.init_from)
     objective = GRAMObjective(model, cfg).to(device)
@@ -182,6 +181,25 @@ def _build_run(cfg: TrainConfig, state: dict[str, Any] | None, rank: int, world:
     return _Run(cfg, rank, world, device, datasets, tokenizer, sampler, loader, objective, forward,
                 build_optimizer(objective, cfg), torch.amp.GradScaler(device.type, enabled=autocast == torch.float16),
                 autocast, steps_per_epoch)
+
+
+def _loader(cfg: TrainConfig, model: GRAMModel, train: tuple[Dataset, Dataset], sampler: EpochBatches, rank: int,
+            device: torch.device) -> DataLoader:
+    """The training batches: decoded clips, or stored tower outputs when every backbone is frozen
+    (`gramviz.training.features`: the towers see each clip and caption once, rank 0 computes)."""
+    generator = torch.Generator().manual_seed(cfg.seed)
+    if cfg.frozen_features and all_frozen(model):
+        folder = Path(cfg.cache_dir or cfg.out_dir) / "features" / "train"
+        if rank == 0:
+            features = tower_features(model, *train, folder, cfg.batch_size, cfg.progress)
+        distributed.barrier()
+        if rank != 0:
+            features = tower_features(model, *train, folder, cfg.batch_size, progress=False)
+        return DataLoader(FeatureClips(features), sampler=sampler, batch_size=None, collate_fn=identity,
+                          generator=generator)
+    data = IndexedClips(train[1])
+    return DataLoader(data, batch_sampler=sampler, collate_fn=data.collate, num_workers=cfg.workers,
+                      worker_init_fn=seed_worker, generator=generator, pin_memory=device.type == "cuda")
 
 
 def _tokenizer(state: dict[str, Any] | None, start: GRAMModel | None, records: Dataset) -> Tokenizer:
@@ -251,7 +269,8 @@ def _train_epoch(run: _Run, at: _Position, log: JsonlLog, bar: tqdm, clock: _Clo
         lr = get_lr(at.step, cfg, run.total_steps)
         for group in run.optimizer.param_groups:
             group["lr"] = lr
-        inputs = to_model_batch(batch, draws, run.objective.modalities, run.device)
+        to_inputs = feature_batch if isinstance(run.loader.dataset, FeatureClips) else to_model_batch
+        inputs = to_inputs(batch, draws, run.objective.modalities, run.device)
         terms, grad_norm = train_step(run.forward, run.objective, run.optimizer, run.scaler, inputs, run.autocast,
                                       cfg.grad_clip)
         at.step, at.batch = at.step + 1, at.batch + 1
@@ -291,7 +310,7 @@ def _checkpoint(run: _Run, at: _Position, log: JsonlLog) -> None:
     save_checkpoint(run.cfg.out_dir, run.objective, run.optimizer, run.scaler, {
         **CHECKPOINT_FORMAT, "step": at.step, "epoch": at.epoch, "batch": at.batch, "log_offset": log_offset,
         "elapsed_s": at.wall_s(), "metrics": at.metrics, "world_size": run.world, "config": run.cfg.to_dict(),
-        "tokenizer": run.tokenizer.to_dict(),
+        "tokenizer": run.tokenizer.to_dict() if isinstance(run.tokenizer, Tokenizer) else None,
     })
 
 
@@ -301,7 +320,9 @@ def run_evaluation(model: nn.Module, dataset: Dataset, batch_size: int) -> dict[
     Returns:
         The metrics, each name prefixed with ``val/``.
     """
-    from ..evaluation import evaluate  # the evaluation package loads with the first evaluation
+    from ..evaluation import (
+        evaluate,  # the evaluation package loads with the first evaluation
+    )
 
     with inference(model) as device:
         devices = [torch.cuda.current_device()] if device.type == "cuda" else []

@@ -14,10 +14,10 @@ import torch
 from torch import Tensor, nn
 
 from ..datasets import ClipRecord
-from ..models import GRAMModel, ModelConfig, Tokenizer
+from ..models import GRAMModel, ModelConfig, Tokenizer, pretrained_model
 from .config import TrainConfig
 
-__all__ = ["amp_dtype", "seed_everything", "build_tokenizer", "build_model", "init_weights", "get_lr", "build_optimizer"]
+__all__ = ["amp_dtype", "build_model", "build_optimizer", "build_tokenizer", "get_lr", "init_weights", "seed_everything"]
 
 
 def amp_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
@@ -45,14 +45,24 @@ def _cast_inputs(dtype: torch.dtype) -> Callable[[nn.Module, tuple], tuple]:
     """A forward pre-hook that casts the floating-point tensors among a module's inputs to ``dtype``."""
 
     def hook(module: nn.Module, args: tuple) -> tuple:
-        cast = lambda x: x.to(dtype) if isinstance(x, Tensor) and x.is_floating_point() else x  # noqa: E731
+        cast = lambda x: x.to(dtype) if isinstance(x, Tensor) and x.is_floating_point() else x
         return tuple(tuple(map(cast, a)) if isinstance(a, tuple) else cast(a) for a in args)
 
     return hook
 
 
-def build_model(cfg: TrainConfig, tokenizer: Tokenizer, device: torch.device) -> GRAMModel:
-    """A `GRAMModel` from ``cfg.model``, its vocabulary taken from the tokenizer."""
+_BACKBONE_OPTIONS = ("embed_dim", "head", "temporal", "num_frames", "audio_seconds", "sample_rate", "max_text_len")
+
+
+def build_model(cfg: TrainConfig, tokenizer: Tokenizer | None, device: torch.device) -> GRAMModel:
+    """A `GRAMModel` from ``cfg.model``, its vocabulary taken from the tokenizer; with
+    ``cfg.backbones``, `gramviz.pretrained_model` on them (``cfg.model`` gives its options)."""
+    if cfg.backbones:
+        unused = sorted(set(cfg.model) - set(_BACKBONE_OPTIONS))
+        if unused or cfg.dam or cfg.dtype != "float32":
+            raise ValueError(f"with backbones, the model options are {_BACKBONE_OPTIONS} (not {unused}), "
+                             "without dam and in float32")
+        return pretrained_model(cfg.backbones, **cfg.model).to(device)
     config = ModelConfig.from_dict({**cfg.model, "dam": cfg.dam})
     if config.vocab_size == 0:
         config = config.replace(vocab_size=len(tokenizer))
@@ -102,4 +112,7 @@ def build_optimizer(module: nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
         {"params": [p for p in params if p.ndim >= 2], "weight_decay": cfg.weight_decay},
         {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
     ]
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas)
+    try:  # the fused kernel: one pass per tensor instead of about ten (CPU and CUDA, torch >= 2.4)
+        return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, fused=True)
+    except (RuntimeError, ValueError):  # an older torch, or a device or dtype the fused kernel lacks
+        return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas)
