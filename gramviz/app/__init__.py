@@ -5,10 +5,13 @@ Logic modules (no Gradio import; figures from `gramviz.viz`):
 
 - `gramviz.app.gallery_base`: `Gallery` (rows, its exact `ClipIndex`), and whether the loaded
   model's queries live in a gallery's embedding space (`space_mismatch`).
-- `gramviz.app.gallery`: a searchable gallery (a folder of clips with captions, or an embedding
-  file), its embeddings cached by model and content, the generated world gallery, the cached map.
+- `gramviz.app.gallery`: a searchable gallery (a folder of clips with or without captions, or an
+  embedding file), its embeddings cached by model and content, the generated world gallery, the
+  cached map.
 - `gramviz.app.gallery_file`: an embedding file of any model and dimension as a gallery, and
   plain words for a truncated or corrupt file.
+- `gramviz.app.gallery_folder`: a folder of the user's own clips without captions: its media files
+  embedded, the unreadable ones skipped with a note each.
 - `gramviz.app.uploads`: checking and embedding what a user uploads or types.
 - `gramviz.app.scoring`: the Score tab's numbers, words and figures.
 - `gramviz.app.searching`: caption -> clips and clip -> captions, for typed or uploaded queries and

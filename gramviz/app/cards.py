@@ -9,8 +9,9 @@ from typing import Any
 
 from torch import nn
 
-from ..modalities import MODALITIES
+from ..modalities import MODALITIES, TEXT
 from .gallery import Gallery
+from .gallery_base import shown_path
 
 __all__ = ["DIRECTIONS", "gallery_card", "metrics_table", "model_card", "model_directory"]
 
@@ -67,10 +68,20 @@ def model_card(model: nn.Module, name: str, directory: Path | None = None) -> st
     ``card.json``, test from ``eval_test.json`` when the model folder has one)."""
     c, card = model.config, dict(getattr(model, "card", {}) or {})
     params = sum(p.numel() for p in model.parameters())
-    lines = [f"### {name}", f"{params:,} parameters; modalities {', '.join(c.modalities)}; embeddings of "
+    trained = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    backbones = getattr(c, "backbones", {}) or {}
+    counted = f"{params:,} parameters" + (f" ({trained:,} trainable)" if trained != params else "")
+    lines = [f"### {name}", f"{counted}; modalities {', '.join(c.modalities)}; embeddings of "
              f"dimension {c.embed_dim}; reads {c.num_frames} frames of {c.frame_size[0]}x{c.frame_size[1]} and "
-             f"{c.audio_seconds:g} s of sound at {c.sample_rate} Hz; captions up to {c.max_text_len - 1} words"
-             + (f" of a {c.vocab_size - 3}-word vocabulary" if c.vocab_size else "") + "."]
+             f"{c.audio_seconds:g} s of sound at {c.sample_rate} Hz; captions up to {c.max_text_len - 1} "
+             + ("tokens" if TEXT in backbones else "words")
+             + (f" of a {c.vocab_size - 3}-word vocabulary" if c.vocab_size and TEXT not in backbones else "") + "."]
+    if backbones:
+        lines.append("Backbones: " + "; ".join(
+            f"{m} {b['source']}:{b['name']}" + (f" ({b['tower']} tower)" if b.get("tower") else "")
+            + (", frozen" if b.get("freeze", True) and not b.get("train_layers") else
+               f", last {b['train_layers']} blocks trained" if b.get("freeze", True) else ", trained")
+            for m, b in backbones.items()) + ".")
     if directory is not None:
         lines.append(f"Loaded from `{directory}`.")
     cfg, training, data = card.get("config", {}), card.get("training", {}), card.get("data", {})
@@ -119,9 +130,9 @@ def gallery_card(gallery: Gallery) -> str:
     kinds = ", ".join(m for m in MODALITIES if m in gallery.embeddings)
     classes = len(gallery.meta.classes or [])
     playable = sum(p is not None for p in gallery.videos)
-    lines = [f"**Gallery** `{gallery.source}`: {gallery.n_clips:,} clips and {gallery.n_captions:,} captions "
+    lines = [f"**Gallery** `{gallery.shown_source}`: {gallery.n_clips:,} clips and {gallery.n_captions:,} captions "
              f"({kinds}; embeddings {gallery.describe_space()}); {classes} classes; {playable:,} playable videos.",
-             f"Embeddings cached in `{gallery.cache_dir}` (key {gallery.key})." if gallery.cache_dir else
+             f"Embeddings cached in `{shown_path(gallery.cache_dir, parts=2)}` (key {gallery.key})." if gallery.cache_dir else
              "Embeddings are not cached."]
     if gallery.mismatch:
         lines.append(f"**Not the loaded model's space**: {gallery.mismatch}.")

@@ -1,11 +1,12 @@
-"""Galleries the demo searches: a folder of clips with captions, or an embedding file of any model.
+"""Galleries the demo searches: a folder of clips (with or without captions), or an embedding file.
 
-A folder gallery (``captions.jsonl`` as `gramviz world` writes it, or any annotation file of
-`gramviz.read_annotations`) is embedded once with `gramviz.evaluation.embed_dataset` and cached in
+A folder gallery (``captions.jsonl`` as `gramviz world` writes it, any annotation file of
+`gramviz.read_annotations`, or a plain folder of video and audio files without captions:
+`gramviz.app.gallery_folder`) is embedded once with `gramviz.evaluation.embed_dataset` and cached in
 ``<folder>/.gramviz-cache/embeddings-<key>.safetensors`` (the embedding file format of
 docs/embeddings.md). The key hashes the model (config, tokenizer, weights) and the gallery (the
-annotation file, and the size and modification time of every media file), so a retrained model
-or a regenerated gallery never reads a stale cache. An embedding file (any model, any dimension)
+annotation file, and the path, size and modification time of every media file), so a retrained
+model, a regenerated gallery or a folder whose files changed never reads a stale cache. An embedding file (any model, any dimension)
 is read as it is (`gramviz.app.gallery_file`). The 2-D map of the Explore tab is cached beside
 them as Plotly JSON.
 
@@ -22,18 +23,20 @@ import hashlib
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from ..datasets import CAPTIONS_FILE, annotations_path
+from ..datasets import CAPTIONS_FILE, ClipDataset, annotations_path
 from ..embeddings import EmbeddingFileError, load_embeddings, save_embeddings
 from ..evaluation import dataset_fingerprint
-from ..models import model_fingerprint
-from .gallery_base import Gallery, GalleryError
+from ..models import clip_settings, model_fingerprint
+from .gallery_base import Gallery, GalleryError, is_file
 from .gallery_file import open_embedding_file
+from .gallery_folder import embed_media_folder, folder_records, skipped_notes
 
 __all__ = [
     "CACHE_FOLDER", "MAP_CLIPS", "Gallery", "GalleryError", "ensure_world_gallery", "gallery_map", "map_is_cached",
@@ -70,10 +73,11 @@ def open_gallery(source: str | Path, model: nn.Module, cache: bool = True, progr
     """Open a gallery for ``model``: embed a folder of clips (cached) or read an embedding file.
 
     Args:
-        source: a folder with ``captions.jsonl``, an annotation file (.jsonl, .csv, GRAM/VAST
-            .json) or a ``.safetensors`` embedding file written by `gramviz.save_embeddings`
-            (any model, any dimension: ``Gallery.mismatch`` says when ``model`` cannot embed
-            queries into its space).
+        source: a folder of clips: with ``captions.jsonl`` (as `gramviz world` writes it) or
+            without captions (every video and audio file in it, `gramviz.app.gallery_folder`);
+            an annotation file (.jsonl, .csv, GRAM/VAST .json); or a ``.safetensors`` embedding
+            file written by `gramviz.save_embeddings` (any model, any dimension:
+            ``Gallery.mismatch`` says when ``model`` cannot embed queries into its space).
         model: the model that embeds the folder's clips, typed captions and uploads.
         cache: read and write the embedding cache of a folder gallery.
         progress: show a progress bar while embedding.
@@ -81,7 +85,8 @@ def open_gallery(source: str | Path, model: nn.Module, cache: bool = True, progr
             model an embedding file names.
 
     Raises:
-        GalleryError: no such folder or file, no captions, nothing to search, an unreadable file.
+        GalleryError: no such folder or file, nothing to search (no clips, no media file), an
+            unreadable file.
         gramviz.MediaError, AnnotationError: a clip or the annotation file cannot be read.
     """
     path = Path(source).expanduser()
@@ -89,39 +94,65 @@ def open_gallery(source: str | Path, model: nn.Module, cache: bool = True, progr
         raise GalleryError(f"{path}: no such gallery folder or file")
     if path.is_file() and path.suffix == ".safetensors":
         return open_embedding_file(path.resolve(), model, model_name, _writable_cache(path.resolve().parent))
+    if path.is_dir() and not (path / CAPTIONS_FILE).is_file():
+        return _open_media_folder(path.resolve(), model, cache, progress)
     annotations = annotations_path(path).resolve()
     if not annotations.is_file():
-        raise GalleryError(
-            f"{path}: no captions.jsonl (a gallery folder holds captions.jsonl and its clips, as "
-            "`gramviz world` writes them; or give an annotation file or a .safetensors embedding file)"
-        )
+        raise GalleryError(f"{path}: not a gallery (give a folder of clips, an annotation file or a .safetensors "
+                           "embedding file)")
     from ..evaluation import embed_dataset, open_dataset
 
     dataset = open_dataset(annotations, model)
     if len(dataset) == 0:
         raise GalleryError(f"{annotations}: lists no clips")
     fingerprint = model_fingerprint(model)
-    key = hashlib.sha256(f"{fingerprint}:{dataset_fingerprint(dataset)}".encode()).hexdigest()[:16]
-    cache_dir = _writable_cache(annotations.parent) if cache else None
+    key = _key(fingerprint, dataset)
+    emb, meta, cache_dir, notes = _embeddings(annotations.parent, key, cache, fingerprint,
+                                              lambda: embed_dataset(model, dataset, progress=progress))
+    videos = [r.video if r.video is not None and r.video.is_file() else None for r in dataset.records]
+    return Gallery(emb, meta, annotations.parent if path.is_dir() else annotations, key, videos, cache_dir, notes)
+
+
+def _open_media_folder(folder: Path, model: nn.Module, cache: bool, progress: bool) -> Gallery:
+    """A gallery of every video and audio file of a folder without captions.jsonl (no captions);
+    the files it could not read are skipped with a note each."""
+    records = folder_records(folder)
+    # the key hashes every media file found (its path, size and modification time), readable or not
+    fingerprint = model_fingerprint(model)
+    key = _key(fingerprint, ClipDataset(records, clip_settings(model), probe=False))
+    emb, meta, cache_dir, notes = _embeddings(folder, key, cache, fingerprint,
+                                              lambda: embed_media_folder(model, records, folder, progress))
+    videos = [Path(p) if is_file(p) else None for p in meta.paths.get("video", [""] * len(meta.ids))]
+    return Gallery(emb, meta, folder, key, videos, cache_dir, skipped_notes(meta) + notes)
+
+
+def _key(fingerprint: str, dataset: Any) -> str:
+    """The cache key of a dataset embedded by the model of ``fingerprint``: both fingerprints, hashed."""
+    return hashlib.sha256(f"{fingerprint}:{dataset_fingerprint(dataset)}".encode()).hexdigest()[:16]
+
+
+def _embeddings(folder: Path, key: str, cache: bool, fingerprint: str,
+                embed: Callable[[], tuple[dict[str, Any], Any]]) -> tuple[dict[str, Any], Any, Path | None, list[str]]:
+    """``(embeddings, meta, cache folder, notes)``: read from ``<folder>/.gramviz-cache`` when cached
+    under ``key``, else ``embed()``-ed and cached there (when it can be written)."""
+    cache_dir = _writable_cache(folder) if cache else None
     cached = cache_dir / f"embeddings-{key}.safetensors" if cache_dir else None
-    notes: list[str] = [] if cache_dir or not cache else [f"{annotations.parent} is not writable: embeddings not cached"]
-    emb = meta = None
+    notes: list[str] = [] if cache_dir or not cache else [f"{folder} is not writable: embeddings not cached"]
     if cached is not None and cached.is_file():
         try:
             emb, meta = load_embeddings(cached)
             cached.touch()
+            return emb, meta, cache_dir, notes
         except EmbeddingFileError as e:
             notes.append(f"the cache was unreadable and was rebuilt ({e})")
-    if emb is None:
-        emb, meta = embed_dataset(model, dataset, progress=progress)
-        meta.model = fingerprint
-        if cached is not None:
-            tmp = cached.with_name(f".{cached.name}.{os.getpid()}.tmp")
-            save_embeddings(tmp, emb, meta)
-            os.replace(tmp, cached)
-            _prune(cache_dir, cached)
-    videos = [r.video if r.video is not None and r.video.is_file() else None for r in dataset.records]
-    return Gallery(emb, meta, annotations.parent if path.is_dir() else annotations, key, videos, cache_dir, notes)
+    emb, meta = embed()
+    meta.model = fingerprint
+    if cached is not None:
+        tmp = cached.with_name(f".{cached.name}.{os.getpid()}.tmp")
+        save_embeddings(tmp, emb, meta)
+        os.replace(tmp, cached)
+        _prune(cache_dir, cached)
+    return emb, meta, cache_dir, notes
 
 
 def ensure_world_gallery(folder: str | Path, n: int = 150, seed: int = 0, workers: int = 2,
@@ -178,8 +209,9 @@ def map_is_cached(gallery: Gallery, method: str = "pca", connect: bool = False, 
 
 def gallery_map(gallery: Gallery, method: str = "pca", connect: bool = False, seed: int = 0):
     """The Explore tab's figure: `gramviz.viz.embedding_map` of every clip's first caption, video
-    and audio, coloured by class (when there are at most 24), captions on hover; cached in memory
-    and in the cache folder.
+    and audio, coloured by class (when there are at most 24), captions on hover (the file name for
+    a clip without captions; no caption points when a clip has none); cached in memory and in the
+    cache folder.
 
     Clips lacking a modality are left out of the map (their zero rows would all sit at one point).
     At most `MAP_CLIPS` clips are drawn (a seeded sample, said in the title; WebGL above a few
@@ -223,7 +255,7 @@ def _draw_map(gallery: Gallery, method: str, connect: bool, seed: int):
     classes = [gallery.class_name(c) for c in rows]
     by_class = all(c is not None for c in classes) and len(set(classes)) <= _MAX_COLOURS
     fig = embedding_map(emb, method=method, color=classes if by_class else None,
-                        hover=[gallery.clip_caption(c) for c in rows], ids=[gallery.meta.ids[c] for c in rows],
+                        hover=[gallery.clip_caption(c) or gallery.clip_file(c) for c in rows], ids=[gallery.meta.ids[c] for c in rows],
                         connect=connect, seed=seed, max_points=MAP_CLIPS * len(emb))
     fig.update_layout(height=640)
     return fig

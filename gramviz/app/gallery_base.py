@@ -30,7 +30,7 @@ from ..modalities import MEDIA
 from ..models import model_fingerprint
 from ..search import ClipIndex
 
-__all__ = ["Gallery", "GalleryError", "is_file", "same_model", "space_mismatch"]
+__all__ = ["Gallery", "GalleryError", "is_file", "same_model", "shown_path", "space_mismatch"]
 
 
 class GalleryError(ValueError):
@@ -81,6 +81,11 @@ class Gallery:
         return len(self.meta.ids)
 
     @property
+    def shown_source(self) -> str:
+        """Where the gallery comes from, as the page says it (`shown_path`)."""
+        return shown_path(self.source)
+
+    @property
     def n_captions(self) -> int:
         """Number of captions (text rows), 0 without text."""
         return int(self.embeddings["text"].shape[0]) if "text" in self.embeddings else 0
@@ -121,8 +126,17 @@ class Gallery:
         return "" if row is None else self.caption(row)
 
     def clip_labels(self) -> list[str]:
-        """``"<id>: <first caption>"`` of every clip, computed once."""
-        return self.memo("clip_labels", lambda: [f"{i}: {self.clip_caption(j)}" for j, i in enumerate(self.meta.ids)])
+        """``"<id>: <first caption>"`` of every clip (the id alone for a clip without captions), computed once."""
+        return self.memo("clip_labels", lambda: [f"{i}: {self.clip_caption(j)}" if self.clip_caption(j) else i
+                                                 for j, i in enumerate(self.meta.ids)])
+
+    def clip_file(self, clip: int) -> str:
+        """The file name of clip ``clip``'s media (its video, else its audio), "" when none is known."""
+        for m in ("video", "audio"):
+            files = self.meta.paths.get(m)
+            if files and files[clip]:
+                return Path(files[clip]).name
+        return ""
 
     def memo(self, name: str, compute: Any) -> Any:
         """``compute()``, computed once per gallery and kept under ``name`` (lists, lookups...)."""
@@ -169,6 +183,21 @@ def model_dim(model: nn.Module | None) -> int | None:
     """The dimension a model embeds in (``config.embed_dim``), None when it does not say."""
     dim = getattr(getattr(model, "config", None), "embed_dim", None)
     return int(dim) if isinstance(dim, int) else None
+
+
+def shown_path(path: str | Path, parts: int = 1) -> str:
+    """A path as the page shows it: relative to the working directory when it lies inside it, else
+    its last ``parts`` components (a visitor needs the folder's name, not where the server keeps it).
+
+    Example:
+        >>> shown_path("/srv/data/clips/val"), shown_path("/srv/data/clips/val/.cache", parts=2)
+        ('val', 'val/.cache')
+    """
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except (OSError, ValueError):  # outside the working directory (or unresolvable)
+        return str(Path(*path.parts[-parts:])) if path.parts else str(path)
 
 
 def space_mismatch(gallery_dim: int, gallery_model: str | None, dim: int | None, model_name: str | None) -> str | None:

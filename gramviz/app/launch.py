@@ -36,9 +36,9 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     p.add_argument("--model", default="world-small", help="a bundled model name or a model folder (default world-small)")
     p.add_argument("--gallery", default="data/gallery",
-                   help="a folder with captions.jsonl (generated from the world's test split if it does not exist), "
-                        "an annotation file, or a .safetensors embedding file of any model and dimension "
-                        "(default data/gallery)")
+                   help="a folder of clips: with captions.jsonl, or any video and audio files without captions "
+                        "(generated from the world's test split if it does not exist); an annotation file; or a "
+                        ".safetensors embedding file of any model and dimension (default data/gallery)")
     p.add_argument("--gallery-size", type=int, default=150, help="clips generated for a new gallery (default 150)")
     p.add_argument("--share", action="store_true", help="also serve through a public Gradio share link")
     p.add_argument("--max-file-size", default="50mb", help="largest upload accepted (default 50mb)")

@@ -17,7 +17,8 @@ from typing import Any
 
 from .gallery_base import Gallery
 
-__all__ = ["MAX_CHOICES", "caption_choices", "caption_label", "caption_row", "clip_choices", "clip_row", "shorten"]
+__all__ = ["MAX_CHOICES", "caption_choices", "caption_label", "caption_row", "clip_choices", "clip_row", "no_captions",
+           "shorten"]
 
 MAX_CHOICES = 2000  # entries a dropdown holds; beyond, it lists those matching what is typed
 
@@ -49,6 +50,12 @@ def caption_label(gallery: Gallery, row: int) -> str:
     return f"{shorten(text, 100)}  [{gallery.meta.ids[gallery.caption_clips()[row]]}]"
 
 
+def no_captions(gallery: Gallery) -> str:
+    """Why a gallery without captions has none to pick or rank, and what searches it instead."""
+    return (f"the gallery {gallery.source.name} holds no captions: search its clips by typed text "
+            "(/search_by_text) or by a clip (/search_by_clip)")
+
+
 def caption_row(gallery: Gallery, caption: Any) -> int | None:
     """The text row of ``caption``: a row number (int), or one of the gallery's caption texts
     (case and surrounding spaces ignored; the first of identical captions). None when ``caption``
@@ -59,7 +66,7 @@ def caption_row(gallery: Gallery, caption: Any) -> int | None:
     """
     n = gallery.n_captions
     if n == 0:
-        raise ValueError(f"the gallery {gallery.source.name} holds no captions to pick from")
+        raise ValueError(no_captions(gallery))
     row = _as_row(caption)
     if row is not None:
         if not 0 <= row < n:

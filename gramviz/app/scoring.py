@@ -30,7 +30,9 @@ class ScoreResult:
         summary: the ``/score`` JSON object: ``volume``, ``cosines`` (``"text-video"`` -> cosine),
             ``modalities`` (scored, anchor first), ``missing`` (modality -> why), ``least_aligned``
             (a modality or None), ``heights`` (each modality's distance from the others' span),
-            ``notes`` (list of strings) and, with a gallery, ``reference`` (its median volumes).
+            ``notes`` (list of strings, the words the model ignored first), ``ignored_words`` (the
+            caption's words not in the model's vocabulary) and, with a gallery, ``reference`` (its
+            median volumes).
         embeddings: modality -> (D,) embedding of the scored modalities.
     """
 
@@ -84,7 +86,7 @@ def score_upload(model: nn.Module, video: Any = None, audio: Any = None, text: s
     align = tuple_alignment(up.embeddings)
     summary = {"volume": align["volume"], "cosines": align["cosines"], "modalities": align["modalities"],
                "missing": up.missing, "least_aligned": align["least_aligned"], "heights": align["heights"],
-               "notes": up.notes}
+               "notes": up.notes, "ignored_words": up.ignored_words}
     if gallery is not None and gallery.mismatch:
         summary["reference"] = None
         summary["notes"] = up.notes + [f"scored by the loaded model; the gallery's volumes are not compared: "
@@ -95,7 +97,9 @@ def score_upload(model: nn.Module, video: Any = None, audio: Any = None, text: s
 
 
 def describe_score(summary: Mapping[str, Any]) -> str:
-    """The score in words (Markdown): the volume, the least aligned modality, what is missing.
+    """The score in words (Markdown): the volume, and right beside it what it is not of (a modality
+    missing, the words the model ignored, other notes); then the gallery's reference, the cosines
+    and the least aligned modality.
 
     Example:
         >>> print(describe_score({"volume": 0.5, "modalities": ["text", "video"], "cosines": {"text-video": 0.866},
@@ -104,7 +108,10 @@ def describe_score(summary: Mapping[str, Any]) -> str:
         **GRAM volume 0.500** of text and video ...
     """
     mods, vol = list(summary["modalities"]), float(summary["volume"])
-    lines = [f"**GRAM volume {vol:.3f}** of {_join(mods)} (0 = perfectly aligned, 1 = mutually orthogonal)."]
+    first = [f"**GRAM volume {vol:.3f}** of {_join(mods)} (0 = perfectly aligned, 1 = mutually orthogonal)."]
+    first += [f"*Scored without {m}: {reason}.*" for m, reason in summary.get("missing", {}).items()]
+    first += [f"*Note: {note}.*" for note in summary.get("notes", [])]
+    lines = ["  \n".join(first)]  # one paragraph: what the number is of, beside it
     ref = summary.get("reference")
     if ref:
         where = ("below the typical matching tuple" if vol <= ref["matching"] else
@@ -124,10 +131,6 @@ def describe_score(summary: Mapping[str, Any]) -> str:
         lines.append("With two modalities the volume is the sine of their angle: neither stands out.")
     else:
         lines.append("No modality stands out: each lies as far from the span of the others.")
-    for m, reason in summary.get("missing", {}).items():
-        lines.append(f"*Scored without {m}: {reason}.*")
-    for note in summary.get("notes", []):
-        lines.append(f"*Note: {note}.*")
     return "\n\n".join(lines)
 
 

@@ -6,8 +6,13 @@ work on a gallery from any model's embedding file, whatever its dimension. The f
 with the reason (``Gallery.mismatch``), when the loaded model does not embed in the gallery's space.
 Clips are ranked through the gallery's exact index (`Gallery.index`, a `gramviz.search.ClipIndex`).
 
+A gallery without captions (a folder of the user's own clips) is searched by typed text as any
+other; a clip (uploaded: `search_by_clip`, or one of its own: `clips_like_clip`) finds the clips
+most like it instead of captions, and ``/captions_of_clip`` answers an empty list with the reason.
+
 Each function returns the JSON list of its endpoint (``/search_by_text``, ``/search_by_clip``,
-``/search_by_caption``, ``/captions_of_clip``) together with the full ranking; `ranking_figure`
+``/search_by_caption``, ``/captions_of_clip``; `endpoint_results` adds the query's notes, such as
+the words the model ignored, to each item) together with the full ranking; `ranking_figure`
 draws it with `gramviz.viz.retrieval_results`; `compare_rankings` says how another measure's top k
 differs from GRAM's. Every result carries the exact GRAM volume, whatever measure ranked.
 """
@@ -26,12 +31,12 @@ from ..modalities import MEDIA
 from ..scores import MEASURES
 from ..search import Ranking, rank_captions, rank_clips
 from .gallery_base import Gallery
-from .picks import caption_row, clip_row
+from .picks import caption_row, clip_row, no_captions
 from .uploads import check_text, encode_upload
 
 __all__ = ["MAX_K", "MEASURE_CHOICES", "SearchResult", "captions_of_clip", "check_k", "check_measure",
-           "compare_rankings", "ranking_figure", "require_query_space", "search_by_caption", "search_by_clip",
-           "search_by_text"]
+           "clips_like_clip", "compare_rankings", "describe_results", "endpoint_results", "ranking_figure",
+           "require_query_space", "search_by_caption", "search_by_clip", "search_by_text"]
 
 MAX_K = 100
 # what the page offers beside GRAM, by the name people know it under
@@ -165,7 +170,7 @@ def search_by_caption(gallery: Gallery, caption: Any, k: int = 10, measure: str 
 def _rank_gallery_captions(gallery: Gallery, clip: dict[str, Tensor], k: int, measure: str) -> SearchResult:
     """Captions for one clip (its modalities as (D,) vectors), each with its exact GRAM volume."""
     if gallery.n_captions == 0:
-        raise ValueError(f"the gallery {gallery.source.name} holds no captions to search")
+        raise ValueError(no_captions(gallery))
     captions = gallery.embeddings["text"]
     ranking = rank_captions(captions, clip, k, measure)
     rows = ranking.indices
@@ -191,15 +196,48 @@ def captions_of_clip(gallery: Gallery, clip: Any, k: int = 10, measure: str = "v
     """
     k, measure = check_k(k), check_measure(measure)
     row = clip_row(gallery, clip)
-    parts = {m: x[row] for m, x in gallery.clip_embeddings().items()}
-    have = {m: x for m, x in parts.items() if bool(x.norm() > 0)}
-    if not have:
-        raise ValueError(f"clip {gallery.meta.ids[row]} has neither video nor audio embeddings: nothing to rank with")
+    if gallery.n_captions == 0:
+        return SearchResult([], None, [], notes=[no_captions(gallery)], query=f"clip {gallery.meta.ids[row]}")
+    have, parts = _own_clip(gallery, row)
     out = _rank_gallery_captions(gallery, have, k, measure)
     out.correct = [i for i, c in enumerate(gallery.caption_clips()) if c == row]
     out.notes = [f"clip {gallery.meta.ids[row]} has no {m}: ranked by {' and '.join(have)} alone"
                  for m in parts if m not in have]
     out.query = f"clip {gallery.meta.ids[row]}" + (f' ("{gallery.clip_caption(row)}")' if gallery.clip_caption(row) else "")
+    return out
+
+
+def _own_clip(gallery: Gallery, row: int) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """The modalities clip ``row`` has (non-zero rows) and all its media rows, or a ValueError."""
+    parts = {m: x[row] for m, x in gallery.clip_embeddings().items()}
+    have = {m: x for m, x in parts.items() if bool(x.norm() > 0)}
+    if not have:
+        raise ValueError(f"clip {gallery.meta.ids[row]} has neither video nor audio embeddings: nothing to rank with")
+    return have, parts
+
+
+def _clips_like(gallery: Gallery, clip: dict[str, Tensor], k: int, measure: str) -> SearchResult:
+    """The gallery clips most like a clip: its video and audio, averaged into one unit anchor, rank
+    the clips as a caption does (GRAM volume of the anchor with each clip's video and audio)."""
+    anchor = F.normalize(torch.stack([F.normalize(x.float(), dim=0) for x in clip.values()]).mean(0), dim=0)
+    out = _clips_result(gallery, anchor, k, measure, "", [])
+    own = _same_clip(gallery, clip)
+    out.correct = [own] if own is not None else []
+    return out
+
+
+def clips_like_clip(gallery: Gallery, clip: Any, k: int = 10, measure: str = "volume") -> SearchResult:
+    """The k gallery clips most like one of the gallery's clips (by id or row), by its own embeddings:
+    what a clip finds in a gallery without captions (see `search_by_clip`).
+
+    Raises:
+        ValueError: no such clip, a clip without video and audio, k or measure.
+    """
+    k, measure = check_k(k), check_measure(measure)
+    row = clip_row(gallery, clip)
+    have, _ = _own_clip(gallery, row)
+    out = _clips_like(gallery, have, k, measure)
+    out.query = f"clip {gallery.meta.ids[row]}"
     return out
 
 
@@ -216,31 +254,57 @@ def _same_clip(gallery: Gallery, clip: dict[str, Tensor]) -> int | None:
 
 def search_by_clip(model: nn.Module, gallery: Gallery, video: Any, audio: Any = None, k: int = 10,
                    measure: str = "volume") -> SearchResult:
-    """The k gallery captions that best align with an uploaded clip (caption = anchor).
+    """The k gallery captions that best align with an uploaded clip (caption = anchor); in a gallery
+    without captions, the k clips most like it (its video and audio averaged into one anchor that
+    ranks the clips as a caption does; a gallery clip finds itself first).
 
     A clip without sound (or with a silent one) ranks by video alone, an audio file alone by audio.
-    Results: ``{"rank", "caption", "row", "id" (the caption's clip), "class", "volume", "measure", "value"}``.
+    Results: ``{"rank", "caption", "row", "id" (the caption's clip), "class", "volume", "measure", "value"}``
+    (clips: as `search_by_text`'s).
 
     Raises:
         ValueError: the model does not embed in the gallery's space, unusable media (see
-            `gramviz.app.uploads.encode_upload`), k, measure, or a gallery without captions.
+            `gramviz.app.uploads.encode_upload`), k or measure.
     """
     k, measure = check_k(k), check_measure(measure)
     require_query_space(gallery)
-    if gallery.n_captions == 0:
-        raise ValueError(f"the gallery {gallery.source.name} holds no captions to search")
     if video is None and audio is None:
         raise ValueError("upload a clip (a video with its sound) or an audio file to search captions with")
     up = encode_upload(model, video, audio, None)
     clip = {m: up.embeddings[m] for m in MEDIA if m in up.embeddings}
     if not clip:
         raise ValueError("the upload has neither usable video nor sound: " + "; ".join(up.missing.values()))
-    out = _rank_gallery_captions(gallery, clip, k, measure)
-    own = _same_clip(gallery, clip)
-    out.correct = [i for i, c in enumerate(gallery.caption_clips()) if c == own] if own is not None else []
-    out.notes = up.notes + [f"scored without {m}: {why}" for m, why in up.missing.items() if m != "text"]
+    notes = up.notes + [f"scored without {m}: {why}" for m, why in up.missing.items() if m != "text"]
+    if gallery.n_captions == 0:
+        out = _clips_like(gallery, clip, k, measure)
+        out.notes = notes + ["the gallery holds no captions: its clips most like the upload are ranked instead"]
+    else:
+        out = _rank_gallery_captions(gallery, clip, k, measure)
+        own = _same_clip(gallery, clip)
+        out.correct = [i for i, c in enumerate(gallery.caption_clips()) if c == own] if own is not None else []
+        out.notes = notes
     out.query = "the uploaded clip"
     return out
+
+
+def endpoint_results(result: SearchResult) -> list[dict[str, Any]]:
+    """The endpoint's JSON list: each result with the query's ``notes`` (the words the model
+    ignored, a modality missing...), so that a script reads them beside the ranking."""
+    return [{**item, "notes": list(result.notes)} for item in result.results]
+
+
+def describe_results(result: SearchResult, total: int, noun: str) -> str:
+    """The line above a ranking: how many of what for which query, then the query's notes beside it.
+
+    Example:
+        >>> r = SearchResult([{"id": "x"}], None, [], notes=["ignored words (...): dog"], query='"a dog"')
+        >>> describe_results(r, 24, "clips")
+        'Top 1 of 24 clips for "a dog", by GRAM volume (lower = more aligned). *Ignored words (...): dog.*'
+    """
+    if not result.results:
+        return f"No {noun} for {result.query}. " + " ".join(f"*{n[:1].upper()}{n[1:]}.*" for n in result.notes)
+    line = f"Top {len(result.results)} of {total:,} {noun} for {result.query}, by GRAM volume (lower = more aligned)."
+    return " ".join([line, *(f"*{n[:1].upper()}{n[1:]}.*" for n in result.notes)])
 
 
 def ranking_figure(result: SearchResult, k: int | None = None):

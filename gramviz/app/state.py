@@ -17,7 +17,6 @@ from pathlib import Path
 
 from torch import nn
 
-from ..datasets import annotations_path
 from .gallery import Gallery, GalleryError, ensure_world_gallery, gallery_map, open_gallery
 
 __all__ = ["DemoState", "describe_match"]
@@ -46,7 +45,8 @@ class DemoState:
     def start(cls, model_name: str, gallery: str | Path, gallery_size: int = 150, progress: bool = True,
               allow_loading: bool = True) -> DemoState:
         """Load the model, generate the world gallery if ``gallery`` does not exist yet, embed it
-        (cached) and draw its PCA map (cached), so the first page load is instant.
+        (cached) and draw its PCA map (cached), so the first page load is instant. An existing
+        folder is opened as it is: with captions.jsonl, or its video and audio files without captions.
 
         Raises:
             gramviz.ModelLoadError, GalleryError, gramviz.MediaError: with the file and the problem.
@@ -54,8 +54,8 @@ class DemoState:
         from ..models import load_model
 
         model = load_model(model_name)
-        source = Path(gallery)
-        if source.suffix != ".safetensors" and not annotations_path(source).is_file():
+        source = Path(gallery).expanduser()
+        if source.suffix != ".safetensors" and not source.exists():
             ensure_world_gallery(source, n=gallery_size, progress=progress)
         opened = _prepared(open_gallery(source, model, progress=progress, model_name=model_name))
         return cls(model, model_name, opened, allow_loading)
@@ -93,15 +93,16 @@ class DemoState:
         return f"loaded model {name} and embedded the gallery with it ({regallery.n_clips:,} clips) {took}"
 
     def load_gallery(self, source: str) -> str:
-        """Load another gallery (a folder of clips with captions, an annotation file, or an
-        embedding file) for the current model.
+        """Load another gallery (a folder of clips, with or without captions, an annotation file,
+        or an embedding file) for the current model.
 
         Returns:
             A sentence saying what was loaded and how long it took.
         """
         self._check_allowed()
         if not source or not str(source).strip():
-            raise GalleryError("give a gallery: a folder with captions.jsonl, an annotation file or a .safetensors file")
+            raise GalleryError("give a gallery: a folder of clips (with or without captions.jsonl), an annotation file "
+                               "or a .safetensors file")
         with self._loading:
             start = time.perf_counter()
             model, name, _ = self._current
@@ -109,14 +110,17 @@ class DemoState:
             if self.on_new_folders is not None:
                 self.on_new_folders(gallery.media_folders())
             self._current = (model, name, gallery)
-        return (f"loaded gallery {gallery.source} ({gallery.n_clips:,} clips, {gallery.n_captions:,} captions; "
+        return (f"loaded gallery {gallery.shown_source} ({gallery.n_clips:,} clips, {gallery.n_captions:,} captions; "
                 f"{describe_match(gallery)}) in {time.perf_counter() - start:.1f} s")
 
 
 def _prepared(gallery: Gallery) -> Gallery:
     """The gallery with its search index built and its PCA map drawn, so first requests are fast."""
     _ = gallery.index
-    gallery_map(gallery, "pca")
+    try:
+        gallery_map(gallery, "pca")
+    except GalleryError as e:  # too few clips to map: searching still works, the Explore tab says why
+        gallery.notes.append(str(e))
     return gallery
 
 

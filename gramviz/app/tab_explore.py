@@ -19,7 +19,7 @@ METHODS = {"PCA": "pca", "UMAP": "umap"}
 
 
 def _about(gallery) -> str:
-    return f"{gallery.n_clips:,} clips of `{gallery.source}` (Redraw after loading another model or gallery)."
+    return f"{gallery.n_clips:,} clips of `{gallery.shown_source}` (Redraw after loading another model or gallery)."
 
 
 def render(state: DemoState, demo: gr.Blocks):
@@ -38,7 +38,7 @@ def render(state: DemoState, demo: gr.Blocks):
         if map_is_cached(gallery, METHODS[name], bool(join)):
             return gr.skip()
         shown = min(gallery.n_clips, MAP_CLIPS)
-        return (f"Computing the {name} map of {shown:,} clips of `{gallery.source.name}`"
+        return (f"Computing the {name} map of {shown:,} clips of `{gallery.shown_source}`"
                 + (" (UMAP: about 20 s the first time, then cached)" if name == "UMAP" else "") + " ...")
 
     @user_errors

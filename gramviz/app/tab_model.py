@@ -48,8 +48,9 @@ def render(state: DemoState, demo: gr.Blocks, after_load: Sequence[Refresh] = ()
                                 "bundled name", scale=4, interactive=state.allow_loading, elem_id="model-path")
         load_model = gr.Button("Load model", scale=1, interactive=state.allow_loading, elem_id="model-load")
     with gr.Row():
-        gallery_path = gr.Textbox(label="gallery: a folder with captions.jsonl and its clips, an annotation file, "
-                                  "or a .safetensors embedding file (any model, any dimension)", scale=4,
+        gallery_path = gr.Textbox(label="gallery: a folder of clips (with captions.jsonl, or any video and audio "
+                                  "files without captions), an annotation file, or a .safetensors embedding file "
+                                  "(any model, any dimension)", scale=4,
                                   interactive=state.allow_loading, elem_id="gallery-path")
         load_gallery = gr.Button("Load gallery", scale=1, interactive=state.allow_loading, elem_id="gallery-load")
     status = gr.Markdown(elem_id="model-status")

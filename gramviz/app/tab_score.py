@@ -25,7 +25,7 @@ def render(state: DemoState, demo: gr.Blocks) -> None:
             audio = gr.Audio(label="separate audio (optional; replaces the clip's sound)", sources=["upload"],
                              type="filepath", elem_id="score-audio")
             text = gr.Textbox(label="caption", lines=2, elem_id="score-text",
-                              placeholder="a red ball bouncing on the grass with a high beep")
+                              placeholder="a red ball bounces on the grass while birds sing")
             example = gr.Dropdown(label="or pick an example from the world", choices=[], value=None,
                                   elem_id="score-example")
             button = gr.Button("Score", variant="primary", elem_id="score-button")

@@ -14,8 +14,18 @@ import functools
 import gradio as gr
 
 from .picks import MAX_CHOICES, caption_choices, clip_choices
-from .searching import (MEASURE_CHOICES, captions_of_clip, compare_rankings, ranking_figure, search_by_caption,
-                        search_by_clip, search_by_text)
+from .searching import (
+    MEASURE_CHOICES,
+    captions_of_clip,
+    clips_like_clip,
+    compare_rankings,
+    describe_results,
+    endpoint_results,
+    ranking_figure,
+    search_by_caption,
+    search_by_clip,
+    search_by_text,
+)
 from .state import DemoState
 from .tab_search_api import register_api
 from .ui import user_errors, warn
@@ -24,6 +34,7 @@ __all__ = ["render"]
 
 SLOTS = 10  # video players on the page (the API returns up to MAX_K results)
 NONE = "GRAM only"
+PLACEHOLDER = "a blue star bounces on the sand over an engine hum"  # words the bundled model knows
 INTRO = """**Caption -> clips**: the gallery clips whose (caption, video, audio) parallelotope is flattest. **Clip ->
 captions**: the captions that best align with a clip. Type a caption or upload a clip, or pick one of the gallery's
 own. Pick a second measure to rank side by side with GRAM: pairwise cosine (ImageBind-style, the anchor against each
@@ -79,6 +90,9 @@ def _picker_update(gallery, kind: str):
     """The find box and the list, fitted to ``gallery``."""
     choices_of, total_of, noun, label = PICKS[kind]
     total = total_of(gallery)
+    if total == 0:
+        return [gr.Textbox(visible=False, value=""),
+                gr.Dropdown(choices=[], value=None, label=f"the gallery holds no {noun} to pick", interactive=False)]
     large = total > MAX_CHOICES
     note = f" (type to filter; the first {MAX_CHOICES:,} of {total:,} are listed: find others with the box)" if large \
         else " (type to filter)"
@@ -106,8 +120,11 @@ def render(state: DemoState, demo: gr.Blocks):
             return [gr.skip()] * (len(outputs) + 1)
         off = bool(gallery.mismatch)
         why = f"**Typing a caption and uploading a clip are off**: {gallery.mismatch}." if off else ""
-        placeholder = "needs a model in the gallery's space (see above)" if off else "a blue cube sliding with a low hum"
-        return [now, gr.Markdown(why, visible=off), gr.Textbox(interactive=not off, placeholder=placeholder),
+        if gallery.n_captions == 0:
+            why += (" **This gallery holds no captions**: a typed caption ranks its clips by their video and audio; "
+                    "a clip (uploaded or picked) finds the clips most like it.")
+        placeholder = "needs a model in the gallery's space (see above)" if off else PLACEHOLDER
+        return [now, gr.Markdown(why, visible=bool(why)), gr.Textbox(interactive=not off, placeholder=placeholder),
                 gr.Button(interactive=not off), *_picker_update(gallery, "caption"),
                 gr.Video(interactive=not off), gr.Audio(interactive=not off), gr.Button(interactive=not off),
                 *_picker_update(gallery, "clip")]
@@ -130,9 +147,8 @@ def _show_clips(state: DemoState, query: dict, top, second: str) -> list:
     gram = run("volume")
     warn(gram.notes)
     line, extra = _beside(gram, second, run)
-    line = (f"Top {len(gram.results)} of {gallery.n_clips:,} clips for {gram.query}, by GRAM volume "
-            "(lower = more aligned)." + line)
-    return [gram.results, line, *_clip_players(gallery, gram), ranking_figure(gram), extra]
+    line = describe_results(gram, gallery.n_clips, "clips") + line
+    return [endpoint_results(gram), line, *_clip_players(gallery, gram), ranking_figure(gram), extra]
 
 
 def _show_captions(state: DemoState, query: dict, top, second: str) -> list:
@@ -142,19 +158,21 @@ def _show_captions(state: DemoState, query: dict, top, second: str) -> list:
     def run(measure):
         if "upload" in query:
             return search_by_clip(model, gallery, *query["upload"], top, measure)
+        if gallery.n_captions == 0:  # no captions to find: the clips most like this one
+            return clips_like_clip(gallery, query["clip"], top, measure)
         return captions_of_clip(gallery, query["clip"], top, measure)
 
     gram = run("volume")
     warn(gram.notes)
     line, extra = _beside(gram, second, run)
-    return [gram.results, f"Top {len(gram.results)} of {gallery.n_captions:,} captions for {gram.query}, by GRAM "
-            f"volume." + line, ranking_figure(gram), extra]
+    total, noun = (gallery.n_captions, "captions") if gallery.n_captions else (gallery.n_clips, "clips")
+    return [endpoint_results(gram), describe_results(gram, total, noun) + line, ranking_figure(gram), extra]
 
 
 def _text_section(state: DemoState, other: gr.Radio):
     with gr.Row():
         text = gr.Textbox(label="caption", scale=4, elem_id="search-text",
-                          placeholder="a blue cube sliding with a low hum")
+                          placeholder=PLACEHOLDER)
         k = gr.Slider(1, SLOTS, value=5, step=1, label="k (results)", scale=1, elem_id="search-k")
         button = gr.Button("Search clips", variant="primary", scale=1, elem_id="search-button")
     find, pick = _picker(state, "caption", "search-caption")
@@ -173,7 +191,7 @@ def _text_section(state: DemoState, other: gr.Radio):
     @user_errors
     def api_text(caption, top):
         model, _, gallery = state.snapshot()
-        return search_by_text(model, gallery, caption, top).results
+        return endpoint_results(search_by_text(model, gallery, caption, top))
 
     @user_errors
     def show_text(caption, top, second):
@@ -223,7 +241,7 @@ def _clip_section(state: DemoState, other: gr.Radio):
     @user_errors
     def api_clip(video_file, audio_file, top):
         model, _, gallery = state.snapshot()
-        return search_by_clip(model, gallery, video_file, audio_file, top).results
+        return endpoint_results(search_by_clip(model, gallery, video_file, audio_file, top))
 
     @user_errors
     def show_upload(video_file, audio_file, top, second):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from .searching import captions_of_clip, search_by_caption
+from .searching import captions_of_clip, endpoint_results, search_by_caption
 from .state import DemoState
 from .ui import user_errors
 
@@ -34,11 +34,12 @@ def register_api(state: DemoState) -> None:
             measure: volume (GRAM), cosine_pairwise, cosine_fused, symile or triangle.
         """
         model, _, gallery = state.snapshot()
-        return search_by_caption(gallery, caption, k, measure, model=model).results
+        return endpoint_results(search_by_caption(gallery, caption, k, measure, model=model))
 
     @user_errors
     def captions_of_clip_api(clip: str | int, k: int = 5, measure: str = "volume") -> list[dict]:
-        """The k gallery captions that best align with one of the gallery's clips, by its own embeddings.
+        """The k gallery captions that best align with one of the gallery's clips, by its own embeddings
+        (an empty list for a gallery without captions).
 
         Args:
             clip: the clip's id in the gallery (or its row number, an int).
@@ -46,7 +47,7 @@ def register_api(state: DemoState) -> None:
             measure: volume (GRAM), cosine_pairwise, cosine_fused, symile or triangle.
         """
         _, _, gallery = state.snapshot()
-        return captions_of_clip(gallery, clip, k, measure).results
+        return endpoint_results(captions_of_clip(gallery, clip, k, measure))
 
     gr.api(search_by_caption_api, api_name="search_by_caption")
     gr.api(captions_of_clip_api, api_name="captions_of_clip")

@@ -3,13 +3,16 @@
 Errors (`gramviz.MediaError` or ValueError, naming the file by its name and saying the problem):
 empty, corrupt, truncated or non-media files, a video frame above `MAX_PIXELS`, an "audio" file
 without sound, text that is empty, longer than `MAX_TEXT_CHARS`, or without a word the model knows.
-Notes (the upload is scored with what is usable, and the page says so): a video without a sound
-track or with a silent one (scored without audio), a "video" file that holds only sound (used as
-the audio), a still picture, words the model does not know, text beyond the model's length.
+Notes (the upload is scored with what is usable, and the page says so beside the score): a video
+without a sound track or with a silent one (scored without audio), a "video" file that holds only
+sound (used as the audio), a still picture, words the model does not know (ignored: read as
+[UNK]), text beyond the model's length. Text is checked through the protocol every gramviz
+tokenizer offers (``unknown_words``, ``encode``), word-level or subword.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,11 +23,12 @@ from ..media import MediaError, read_clip
 from ..modalities import MEDIA
 
 __all__ = ["MAX_PIXELS", "MAX_TEXT_CHARS", "SILENCE_RMS", "MediaInfo", "Upload", "check_text", "encode_upload",
-           "probe_media"]
+           "ignored_words", "ignored_words_note", "probe_media"]
 
 MAX_PIXELS = 3840 * 2160  # frames above 4K UHD are refused: decoding them costs seconds per frame
 MAX_TEXT_CHARS = 1000  # the model reads ~30 words; longer input is almost surely a paste by mistake
 SILENCE_RMS = 1e-4  # RMS below -80 dBFS: no sound to align (the world's clips carry noise ~5e-3)
+_WORD = re.compile(r"[^\W\d_]+")  # a run of letters of any script: what makes a word
 
 
 @dataclass
@@ -46,12 +50,14 @@ class Upload:
     Attributes:
         embeddings: modality -> (D,) unit embedding, for the modalities scored.
         missing: modality -> why it is not scored (not given, no sound track, silent, ...).
-        notes: other facts to show (unknown words, a still picture, a separate audio track...).
+        notes: other facts to show (the words ignored, a still picture, a separate audio track...).
+        ignored_words: the caption's words the model does not know (read as [UNK]), in order.
     """
 
     embeddings: dict[str, Tensor] = field(default_factory=dict)
     missing: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    ignored_words: list[str] = field(default_factory=list)
 
 
 def _name(path: str | Path) -> str:
@@ -114,47 +120,86 @@ def _check_complete(container, name: str, duration: float | None) -> None:
     if short:
         got, want = short[0]
         raise MediaError(f"{name}: the file is truncated: its header declares {want:.2f} s but the data ends "
-                         f"at {got:.2f} s (upload the complete file)")
+                         f"at {got:.2f} s (upload or copy the complete file)")
 
 
 def check_text(text: str, model: nn.Module) -> tuple[str, list[str]]:
-    """Check a caption typed by a user: returns it stripped, and notes about it.
+    """Check a caption typed by a user: returns it stripped, and notes about it (the words the model
+    ignored first, see `ignored_words_note`).
+
+    Only the text protocol every gramviz tokenizer offers is used: ``unknown_words(texts)`` and
+    ``encode(texts, max_len)``; a word-level tokenizer also has ``vocab``.
 
     Raises:
-        ValueError: empty text, longer than `MAX_TEXT_CHARS`, no word at all, or no word in the
-            model's vocabulary (a word-level tokenizer knows only its training captions' words).
+        ValueError: empty text, longer than `MAX_TEXT_CHARS`, no word at all, or (word-level
+            tokenizer) no word in the model's vocabulary: it knows only its training captions' words.
 
     Example:
         >>> check_text("   ", None)
         Traceback (most recent call last):
         ...
-        ValueError: the text is empty: type a caption, e.g. "a red ball bouncing with a high beep"
+        ValueError: the text is empty: type a caption, e.g. "a red ball bounces on the grass while birds sing"
     """
     if not isinstance(text, str) or not text.strip():
-        raise ValueError('the text is empty: type a caption, e.g. "a red ball bouncing with a high beep"')
+        raise ValueError('the text is empty: type a caption, e.g. "a red ball bounces on the grass while birds '
+                         'sing"')
     text = text.strip()
     if len(text) > MAX_TEXT_CHARS:
         raise ValueError(f"the text has {len(text):,} characters; the demo reads at most {MAX_TEXT_CHARS:,} "
                          "(the model reads its first few dozen words anyway)")
-    tokenizer, notes = getattr(model, "tokenizer", None), []
-    if tokenizer is None:
-        return text, notes
-    words = tokenizer.split(text)
+    words = _WORD.findall(text.lower())
     if not words:
         raise ValueError("the text has no words (letters of any script): type a caption")
-    unknown = list(dict.fromkeys(w for w in words if w not in tokenizer.index))
-    if len(unknown) == len(set(words)):
-        sample = ", ".join(tokenizer.vocab[3:11])
-        raise ValueError(f"none of the words of the text ({', '.join(unknown[:5])}{', ...' if len(unknown) > 5 else ''}) "
-                         f"is among the {len(tokenizer) - 3} words the model knows (e.g. {sample}): "
-                         "it reads the English captions of the generated world")
-    if unknown:
-        notes.append(f"words the model does not know are read as [UNK]: {', '.join(unknown[:8])}"
-                     + (", ..." if len(unknown) > 8 else ""))
-    limit = getattr(getattr(model, "config", None), "max_text_len", None)
-    if limit is not None and len(words) > limit - 1:
-        notes.append(f"the model reads the first {limit - 1} words; {len(words) - limit + 1} more were ignored")
-    return text, notes
+    tokenizer = getattr(model, "tokenizer", None)
+    if tokenizer is None:
+        return text, []
+    unknown = ignored_words(text, model)
+    vocab = getattr(tokenizer, "vocab", None)
+    if vocab is not None and unknown and set(words) <= set(unknown):
+        known = [w for w in vocab if not (w.startswith("[") and w.endswith("]"))]
+        raise ValueError(f"none of the words of the text ({_listed(unknown, 5)}) is among the {len(known)} words "
+                         f"the model knows (e.g. {', '.join(known[:8])}): it reads the English captions of the "
+                         "generated world")
+    notes = [ignored_words_note(words, unknown)] if unknown else []
+    return text, notes + _length_notes(text, model, vocab is not None)
+
+
+def ignored_words(text: str, model: nn.Module | None) -> list[str]:
+    """The distinct words of ``text`` the model's tokenizer does not know (read as [UNK]), in order;
+    [] for a subword tokenizer (it spells every word) or a model without one."""
+    tokenizer = getattr(model, "tokenizer", None)
+    return list(tokenizer.unknown_words([text])) if tokenizer is not None else []
+
+
+def ignored_words_note(words: list[str], unknown: list[str]) -> str:
+    """The sentence shown beside a score or a ranking when the model ignored some words.
+
+    Example:
+        >>> ignored_words_note(["a", "dog", "is", "barking"], ["dog", "barking"])
+        "ignored words (not in the model's vocabulary): dog, barking — only 'a is' was scored"
+    """
+    unknown_set = set(unknown)
+    read = [w for w in words if w not in unknown_set]
+    shown = " ".join(read[:12]) + (" ..." if len(read) > 12 else "")
+    return f"ignored words (not in the model's vocabulary): {_listed(unknown, 8)} — only '{shown}' was scored"
+
+
+def _listed(words: list[str], most: int) -> str:
+    return ", ".join(words[:most]) + (", ..." if len(words) > most else "")
+
+
+def _length_notes(text: str, model: nn.Module, word_level: bool) -> list[str]:
+    """A note when the text has more tokens than the model reads (``config.max_text_len``, [CLS] included)."""
+    limit, tokenizer = getattr(getattr(model, "config", None), "max_text_len", None), model.tokenizer
+    if limit is None or not hasattr(tokenizer, "encode"):
+        return []
+    _, mask = tokenizer.encode([text], max_len=MAX_TEXT_CHARS + 2)  # every token of the longest text allowed
+    extra = int(mask[0].sum()) - limit
+    if extra <= 0:
+        return []
+    if word_level:
+        return [f"the model reads the first {limit - 1} words; {extra} more were ignored"]
+    return [f"the model reads the first {limit} tokens; {extra} more were ignored"]
 
 
 def _read_media(model: nn.Module, video: str | None, audio: str | None, up: Upload) -> tuple[Tensor | None, Tensor | None]:
@@ -222,6 +267,7 @@ def encode_upload(model: nn.Module, video: str | Path | None = None, audio: str 
     if text is not None and str(text).strip():
         clean, notes = check_text(str(text), model)
         up.notes += notes
+        up.ignored_words = ignored_words(clean, model)
         up.embeddings["text"] = model.encode_text([clean])[0].float()
     else:
         up.missing["text"] = "no text given"

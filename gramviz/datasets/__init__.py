@@ -1,5 +1,6 @@
-"""Datasets of real clips: annotation readers (JSONL, CSV, GRAM/VAST JSON), a clip Dataset with
-missing-modality flags, and the collate function that batches it.
+"""Datasets of real clips: annotation readers (JSONL, CSV, GRAM/VAST JSON), a plain folder of media
+files without captions, a clip Dataset with missing-modality flags, and the collate function that
+batches it.
 
 Example:
     >>> from gramviz.datasets import ClipDataset, ClipSettings
@@ -20,10 +21,12 @@ from .annotations import (
     read_jsonl,
 )
 from .clips import MEDIA_MODALITIES, ClipDataset, ClipSettings, collate_clips, number_classes
+from .folder import MEDIA_EXTENSIONS, media_files, read_media_folder
 
 __all__ = [
     "AUDIO_EXTENSIONS",
     "CAPTIONS_FILE",
+    "MEDIA_EXTENSIONS",
     "MEDIA_MODALITIES",
     "VIDEO_EXTENSIONS",
     "AnnotationError",
@@ -32,9 +35,11 @@ __all__ = [
     "ClipSettings",
     "annotations_path",
     "collate_clips",
+    "media_files",
     "number_classes",
     "read_annotations",
     "read_csv",
     "read_gram_json",
     "read_jsonl",
+    "read_media_folder",
 ]

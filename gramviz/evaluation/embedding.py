@@ -95,7 +95,7 @@ def _embed_batch(model: nn.Module, batch: dict[str, Any], modalities: Sequence[s
     for i, caps in enumerate(batch["captions"]):
         rows.caption_clip.extend([start + i] * len(caps))
         rows.captions.extend(caps)
-    if TEXT in modalities:
+    if TEXT in modalities and len(rows.captions) > first_caption:  # a batch of clips without captions: no text
         where = torch.arange(first_caption, len(rows.captions))
         _encode(model, TEXT, rows.captions[first_caption:], device, rows, where)
     rows.ids.extend(batch["id"])
