@@ -3,9 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-EXTRAS := viz,app,notebooks,dev
+EXTRAS := viz,app,notebooks,hf,dev
 
-.PHONY: setup test demo lab bench bench-search gallery train-default results constraints mutations clean
+.PHONY: setup test demo lab bench bench-search bench-backbones gallery train-default results constraints mutations clean
 
 setup: $(STAMP)
 
@@ -41,6 +41,10 @@ bench: $(STAMP)
 bench-search: $(STAMP)
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[bench]"
 	$(PY) benchmarks/bench_search.py
+
+# GRAM heads on frozen backbones: head training from stored features, the one-time backbone pass
+bench-backbones: $(STAMP)
+	$(PY) benchmarks/bench_backbones.py
 
 # docs/gallery: every figure of gramviz.viz as offline HTML plus a PNG screenshot (needs Chromium)
 gallery: $(STAMP)
