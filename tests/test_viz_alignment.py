@@ -8,7 +8,7 @@ from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
 import gramviz
-from gramviz.viz._style import NEGATIVE, POSITIVE
+from gramviz.viz._style import NEGATIVE, POSITIVE, number
 from gramviz.viz.alignment import base_vs_height, positives_vs_negatives, roc_auc, volume_heatmap
 from gramviz.viz.ranking import measure_comparison, retrieval_results
 
@@ -67,11 +67,23 @@ def test_auc_equals_sklearn_for_each_measure():
         s = gramviz.score_matrix(t, v, a, measure=m).numpy()
         expected = roc_auc_score(np.concatenate([np.ones(15), np.zeros(off.sum())]), np.concatenate([np.diag(s), s[off]]))
         assert fig.layout.meta["auc"][m] == pytest.approx(expected, abs=1e-12)
-        assert f"AUC {expected:.3f}" in fig.layout.annotations[c].text
+        assert f"AUC {number(expected)}" in fig.layout.annotations[c].text
     # the histograms of each group are normalised and volume is drawn as volume (>= 0)
     bars = [tr for tr in fig.data if tr.xaxis in ("x", None)]
     assert all(sum(b.y) == pytest.approx(1.0) for b in bars)
     assert min(bars[0].x) > 0
+
+
+def test_positives_vs_negatives_panels_keep_their_width_and_the_key_sits_at_the_foot():
+    t, v, a = aligned()
+    three = positives_vs_negatives(t, v, a, measures=("volume", "cosine_pairwise", "cosine_fused"))
+    domains = [three.layout[f"xaxis{i if i > 1 else ''}"].domain for i in (1, 2, 3)]
+    assert all(tuple(d) == (0.0, 1.0) for d in domains)  # more than two measures: stacked, full width
+    two = positives_vs_negatives(t, v, a)
+    assert two.layout.xaxis.domain[1] < two.layout.xaxis2.domain[0]  # two: side by side
+    for fig in (three, two):
+        assert fig.layout.legend.yref == "container" and fig.layout.legend.y == 0  # below every axis title
+        assert "<br>" in fig.layout.title.text  # a short title line, then the explanation
 
 
 def test_roc_auc_with_ties_matches_sklearn():
@@ -118,6 +130,39 @@ def test_base_vs_height_samples_negatives_with_a_note():
     np.testing.assert_array_equal(neg.customdata, again.customdata)
 
 
+def test_base_vs_height_axes_include_the_origin_and_name_the_modalities():
+    t, v, a = aligned(n=10)
+    fig = base_vs_height(t, v, a)
+    for axis in (fig.layout.xaxis, fig.layout.yaxis):
+        assert axis.range[0] <= 0 and axis.range[1] >= 1  # the origin and the whole unit square
+    assert fig.layout.xaxis.title.text == "base: area of video and audio"
+    assert fig.layout.yaxis.title.text.replace("<br>", " ") == "height: text's distance from their plane"
+    named = base_vs_height(t, v, a, labels=("caption", "video", "audio"))
+    assert named.layout.yaxis.title.text.startswith("height: caption's distance")
+    assert base_vs_height(t, v, labels=("caption", "audio")).layout.xaxis.title.text == "base: length of audio"
+    with pytest.raises(ValueError, match="labels"):
+        base_vs_height(t, v, a, labels=("caption", "video"))
+
+
+def test_base_vs_height_equal_volume_labels_are_round_and_spread_out():
+    t, v, a = aligned(n=10)
+    fig = base_vs_height(t, v, a)
+    labels = [an for an in fig.layout.annotations if an.text.startswith("V=")]
+    assert [an.text for an in labels] == [f"V={number(x)}" for x in (0.2, 0.4, 0.6, 0.8)]
+    xs = sorted(an.x for an in labels)
+    assert min(np.diff(xs)) >= 0.15  # a fifth of the axis apart: they cannot pile up
+    curves = [tr for tr in fig.data if tr.name == "equal volume"]
+    for tr, level in zip(curves, (0.2, 0.4, 0.6, 0.8)):
+        np.testing.assert_allclose(np.asarray(tr.x) * np.asarray(tr.y), level, rtol=1e-12)
+
+
+def test_heatmap_ticks_never_crowd():
+    t, v, a = aligned(n=20)
+    fig = volume_heatmap(gramviz.volume_matrix(t, v, a), row_labels=[f"caption {i}" for i in range(20)])
+    assert len(fig.layout.xaxis.tickvals) <= 10 and len(fig.layout.yaxis.tickvals) <= 12
+    assert fig.layout.yaxis.ticktext[1] == f"caption {fig.layout.yaxis.tickvals[1]}"
+
+
 def test_measure_comparison_topk_and_agreement():
     t, v, a = aligned(n=20, noise=1.0)
     measures = ("volume", "cosine_pairwise", "cosine_fused", "symile")
@@ -130,8 +175,7 @@ def test_measure_comparison_topk_and_agreement():
         for q, mb in enumerate(measures):
             rho = np.mean([spearmanr(scores[ma][i], scores[mb][i])[0] for i in range(20)])
             assert agreement[p, q] == pytest.approx(rho, abs=1e-10)
-    table = fig.data[0]
-    assert table.cells.values[1][0].startswith(f"clip {fig.layout.meta['topk']['volume'][0]} (")
+    assert [tr.type for tr in fig.data] == ["heatmap"]  # the table is ranking_table's HTML (test_viz_ranking)
     with pytest.raises(ValueError, match="query"):
         measure_comparison(t, v, a, query=20)
     with pytest.raises(ValueError, match="unknown measure"):

@@ -38,6 +38,54 @@ def test_one_point_per_embedding_per_modality_on_the_pca_coordinates():
     assert {tr.marker.symbol for tr in fig.data if tr.meta} == {"circle", "square", "diamond"}
 
 
+def legend_key(fig, group="modality"):
+    """name -> marker symbol of the legend-only key entries of ``group``."""
+    return {tr.name: tr.marker.symbol for tr in fig.data if tr.legendgroup == group and tr.x == (None,)}
+
+
+def test_twenty_classes_each_take_their_own_colour_and_symbol_and_the_fill_is_the_modality():
+    classes = [f"class {i}" for i in range(20)] * 2
+    emb = {m: x[:40] for m, x in embeddings(n=40).items()}
+    fig = embedding_map(emb, method="pca", color=classes)
+    entries = [tr for tr in fig.data if tr.meta and tr.showlegend]
+    assert sorted(tr.name for tr in entries) == sorted(set(classes))
+    assert len({(tr.marker.color, tr.marker.symbol) for tr in entries}) == 20  # no two classes alike
+    fill = {"text": "", "video": "-open", "audio": "-open-dot"}
+    own = {tr.name: (tr.marker.color, tr.marker.symbol) for tr in entries}  # the class's filled marker
+    for tr in (tr for tr in fig.data if tr.meta):
+        colour, symbol = own[tr.name]
+        assert (tr.marker.color, tr.marker.symbol) == (colour, symbol + fill[tr.meta["modality"]])
+    assert legend_key(fig) == {"text": "circle", "video": "circle-open", "audio": "circle-open-dot"}
+
+
+def test_colour_and_symbol_from_two_labels():
+    shapes, motions = ["ball", "block", "star", "cube"], ["bouncing", "sliding", "growing", "spinning", "pulsing"]
+    items = [(s, m) for s in shapes for m in motions]  # 20 classes
+    fig = embedding_map({m: x[:20] for m, x in embeddings().items()}, method="pca", color=[s for s, _ in items],
+                        symbol=[m for _, m in items])
+    drawn = {}
+    for tr in fig.data:
+        if tr.meta and tr.meta["modality"] == "text":
+            for (item, _), colour, symbol in zip(tr.customdata, [tr.marker.color] * len(tr.x), tr.marker.symbol):
+                drawn[items[item]] = (colour, symbol)
+    assert len(drawn) == 20 and len(set(drawn.values())) == 20
+    assert len({c for c, _ in drawn.values()}) == 4 and len({s for _, s in drawn.values()}) == 5
+    assert set(legend_key(fig, "symbol")) == set(motions) and set(legend_key(fig)) == {"text", "video", "audio"}
+    assert "colour and marker" in fig.layout.title.text
+
+
+def test_a_key_says_which_marker_is_which_modality_and_the_title_says_how_points_are_coloured():
+    emb = embeddings()
+    plain = embedding_map(emb, method="pca")
+    assert {tr.name for tr in plain.data if tr.showlegend} == {"text", "video", "audio"}  # the points are the key
+    by_class = embedding_map(emb, method="pca", color=["a", "b", "c"] * 10)
+    assert legend_key(by_class) == {"text": "circle", "video": "square", "audio": "diamond"}
+    by_value = embedding_map(emb, method="pca", color=np.arange(30.0))
+    assert legend_key(by_value) == legend_key(by_class)
+    titles = [fig.layout.title.text.split("<br>")[0] for fig in (plain, by_class, by_value)]
+    assert len(set(titles)) == 3 and "class" in titles[1] and "class" not in titles[0]
+
+
 def test_project_fits_all_modalities_in_one_space():
     from sklearn.decomposition import PCA
 
@@ -121,6 +169,9 @@ def test_numeric_colour_uses_a_colour_scale():
         ({"text": np.ones(3)}, {}, ValueError),
         ({"text": np.eye(3)}, {"method": "mds"}, ValueError),
         ({"text": np.eye(3)}, {"color": ["a"]}, ValueError),
+        ({"text": np.eye(3)}, {"symbol": ["a", "b"]}, ValueError),
+        ({"text": np.eye(30)}, {"color": [str(i) for i in range(25)] + ["0"] * 5}, ValueError),  # > 24 classes
+        ({"text": np.eye(10)}, {"symbol": [str(i) for i in range(9)] + ["0"]}, ValueError),  # > 8 symbols
     ],
 )
 def test_embedding_map_rejects_bad_input(emb, kwargs, error):

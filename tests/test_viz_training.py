@@ -71,3 +71,15 @@ def test_empty_and_malformed_logs_name_the_file_and_line(tmp_path):
         training_curves(42)
     with pytest.raises(FileNotFoundError):
         training_curves(tmp_path / "missing.jsonl")
+
+
+def test_each_panel_has_its_legend_beside_it():
+    fig = training_curves(records())
+    panels = [a.text for a in fig.layout.annotations]
+    for r, panel in enumerate(panels, start=1):
+        legend = "legend" if r == 1 else f"legend{r}"
+        axis = "y" if r == 1 else f"y{r}"
+        traces = [tr for tr in fig.data if tr.yaxis == axis]
+        assert traces and all((tr.legend or "legend") == legend for tr in traces)
+        box, domain = fig.layout[legend], fig.layout["yaxis" if r == 1 else f"yaxis{r}"].domain
+        assert box.x > 1 and box.y == domain[1] and box.yanchor == "top"  # right of the panel, level with its top

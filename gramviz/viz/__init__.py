@@ -9,6 +9,7 @@ the functions that use them).
 Geometry: `parallelotope`, `gram_heatmap`, `base_height_figure`, `cosine_vs_volume`, `explorer`.
 Alignment: `volume_heatmap`, `positives_vs_negatives`, `base_vs_height`, `embedding_map`,
 `modality_gap`, `measure_comparison`, `retrieval_results`, `training_curves`.
+Tables (HTML, shown as is by notebooks and the app): `ranking_table`.
 """
 
 from ._style import MODALITY_COLORS, PALETTE
@@ -16,12 +17,13 @@ from .alignment import base_vs_height, positives_vs_negatives, roc_auc, volume_h
 from .explorer import explorer, vectors_from_angles
 from .geometry import base_height_figure, cosine_vs_volume, gram_heatmap, parallelotope
 from .maps import embedding_map, modality_gap, project
-from .ranking import measure_comparison, rank_agreement, retrieval_results, top_k
+from .ranking import HTMLTable, measure_comparison, rank_agreement, ranking_table, retrieval_results, top_k
 from .training import read_log, training_curves
 
 __all__ = [
     "MODALITY_COLORS",
     "PALETTE",
+    "HTMLTable",
     "base_height_figure",
     "base_vs_height",
     "cosine_vs_volume",
@@ -34,6 +36,7 @@ __all__ = [
     "positives_vs_negatives",
     "project",
     "rank_agreement",
+    "ranking_table",
     "read_log",
     "retrieval_results",
     "roc_auc",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,37 @@ POSITIVE, NEGATIVE = "#D55E00", "#0072B2"  # matching vs non-matching tuples
 SEQUENTIAL = "Viridis"  # heatmaps: perceptually uniform, colour-blind safe
 DIVERGING = "RdBu_r"  # signed values (dot products): blue negative, red positive, white at 0
 TEMPLATE = "plotly_white"
+
+
+def number(x: float, digits: int = 3, scale: float = 1.0) -> str:
+    """A number as people read it: ``digits`` significant digits, no float noise, and exact zeros
+    and values below 1e-6 of ``scale`` shown as ``0``.
+
+    Example:
+        >>> [number(v) for v in (0.8912345, 0.4139999999999999, 2.76e-32, 12345.6, -0.00012345, 0.0)]
+        ['0.891', '0.414', '0', '1.23e+4', '-0.000123', '0']
+    """
+    x = float(x)
+    if not math.isfinite(x):
+        return str(x)
+    if abs(x) < 1e-6 * abs(scale):
+        return "0"
+    text = f"{x:.{digits}g}"
+    if "e" in text:
+        mantissa, exponent = text.split("e")
+        text = f"{mantissa}e{int(exponent):+d}"
+    return text
+
+
+def volume_text(v: float, digits: int = 3) -> str:
+    """A GRAM volume for titles and legends: ``"0 (coplanar)"`` for a flat tuple, else `number`.
+
+    Example:
+        >>> volume_text(1.38e-32), volume_text(0.5)
+        ('0 (coplanar)', '0.5')
+    """
+    shown = number(v, digits)
+    return "0 (coplanar)" if shown == "0" else shown
 
 
 def modality_color(name: str, index: int) -> str:
@@ -64,3 +96,48 @@ def as_array(x: Any, name: str, ndim: int | None = None) -> np.ndarray:
 def figure(title: str, **layout: Any) -> go.Figure:
     """An empty figure with the gramviz layout."""
     return go.Figure(layout=base_layout(title, **layout))
+
+
+TITLE_SIZE, SUBTITLE_SIZE = 15, 12  # px
+_LINE = 1.3  # plotly's line height, in units of the title's font size
+
+
+def wrap(text: str, width: int) -> list[str]:
+    """``text`` broken into lines of at most ``width`` characters, keeping the caller's ``<br>``."""
+    import textwrap
+
+    return [line for part in text.split("<br>") for line in (textwrap.wrap(part, width) or [""])]
+
+
+def title_layout(title: str, subtitle: str = "", width: int = 70, gap: int = 14) -> dict[str, Any]:
+    """Layout keywords for a title that fits a 600 px column: the title and a smaller grey
+    subtitle, each wrapped at about ``width`` characters, at the top of the figure, and a top
+    margin that holds them with ``gap`` px to spare above the plot.
+
+    Example:
+        >>> title_layout("Modality gap", "far apart centroids")["title"]["text"]
+        "Modality gap<br><span style='font-size:12px;color:#555555'>far apart centroids</span>"
+    """
+    lines = wrap(title, width)
+    sub = wrap(subtitle, int(width * 1.4)) if subtitle else []  # a smaller, narrower font
+    text = "<br>".join(lines)
+    if sub:
+        text += f"<br><span style='font-size:{SUBTITLE_SIZE}px;color:#555555'>" + "<br>".join(sub) + "</span>"
+    top = 16 + round(_LINE * TITLE_SIZE * (len(lines) + len(sub))) + gap
+    return {"title": {"text": text, "x": 0.02, "xanchor": "left", "y": 1, "yref": "container", "yanchor": "top",
+                      "pad": {"t": 16}, "font": {"size": TITLE_SIZE}},
+            "margin": {"t": top}}
+
+
+def titled_layout(title: str, subtitle: str = "", width: int = 60, **kwargs: Any) -> dict[str, Any]:
+    """`base_layout` with `title_layout`'s wrapped title and subtitle; ``kwargs["margin"]`` keeps its
+    sides, and its top grows to hold the title when that needs more.
+
+    Example:
+        >>> titled_layout("Gram matrix", "det G = volume²", margin={"l": 80, "t": 40})["margin"]["l"]
+        80
+    """
+    head = title_layout(title, subtitle, width)
+    margin = {**base_layout("")["margin"], **kwargs.pop("margin", {})}
+    margin["t"] = max(margin["t"], head["margin"]["t"])
+    return {**base_layout(title, **kwargs), "title": head["title"], "margin": margin}

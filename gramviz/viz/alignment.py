@@ -17,7 +17,7 @@ from plotly.subplots import make_subplots
 
 from ..gram import base_height_matrix
 from ..scores import get_measure, score_matrix
-from ._style import NEGATIVE, POSITIVE, SEQUENTIAL, as_array, base_layout, figure
+from ._style import NEGATIVE, POSITIVE, SEQUENTIAL, as_array, base_layout, figure, number, title_layout
 
 __all__ = ["volume_heatmap", "positives_vs_negatives", "base_vs_height", "roc_auc"]
 
@@ -123,27 +123,36 @@ def volume_heatmap(
     mask = positive_mask(positives, (n, m))
     rows, cols = _tick_labels(row_labels, n, "row_labels"), _tick_labels(col_labels, m, "col_labels")
     hover = np.array([[f"{rows[i]}<br>{cols[j]}" for j in range(m)] for i in range(n)], dtype=object)
-    fig = figure(title or f"{spec.title} of every anchor with every candidate: matching pairs (outlined) should stand out")
+    fig = figure("")
+    fig.update_layout(**title_layout(title) if title else title_layout(
+        f"{spec.title} of every anchor with every candidate",
+        "matching pairs (outlined) should stand out: brighter = more aligned"))
     fig.add_trace(go.Heatmap(
         z=z, colorscale=SEQUENTIAL, reversescale=spec.is_size, customdata=hover,
         hovertemplate="anchor %{y}: %{customdata}<br>value %{z:.4f}<extra></extra>",
         colorbar={"title": {"text": spec.axis_title().replace(" (", "<br>("), "side": "right"}},
     ))
     pi, pj = np.nonzero(mask)
-    marker = {"symbol": "square-open", "size": max(6, min(24, 500 // max(n, m))), "color": POSITIVE, "line": {"width": 2}}
+    marker = {"symbol": "square-open", "size": max(5, min(20, 260 // max(n, m))), "color": POSITIVE, "line": {"width": 2}}
     trace = go.Scattergl if pi.size > 1000 else go.Scatter
     fig.add_trace(trace(x=pj, y=pi, mode="markers", marker=marker, name="matching pair", hoverinfo="skip"))
     axis = {"showgrid": False, "zeroline": False}
-    fig.update_xaxes(title="candidate", **axis, **_ticks(cols))
-    fig.update_yaxes(title="anchor", autorange="reversed", **axis, **_ticks(rows))
-    fig.update_layout(legend={"orientation": "h", "y": -0.15, "x": 1, "xanchor": "right"}, meta={"positives": np.argwhere(mask).tolist()})
+    fig.update_xaxes(title="candidate", **axis, **_ticks(cols, most=10, vertical=col_labels is not None))
+    fig.update_yaxes(title="anchor", autorange="reversed", **axis, **_ticks(rows, most=12))
+    # the key at the figure's foot, under the axis title at any height
+    fig.update_layout(showlegend=True, margin={"b": 80}, meta={"positives": np.argwhere(mask).tolist()},
+                      legend={"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom", "x": 1, "xanchor": "right"})
     return fig
 
 
-def _ticks(labels: list[str]) -> dict[str, Any]:
+def _ticks(labels: list[str], most: int, vertical: bool = False) -> dict[str, Any]:
+    """At most ``most`` tick labels, evenly spaced (every row/column on hover); plotly's own
+    numeric ticks above 30 rows/columns. Long labels on x stand vertical so they cannot collide."""
     if len(labels) > 30:
         return {}
-    return {"tickvals": list(range(len(labels))), "ticktext": [truncate(x, 20) for x in labels]}
+    shown = range(0, len(labels), -(-len(labels) // most))
+    angle = {"tickangle": -90} if vertical else {}
+    return {"tickvals": list(shown), "ticktext": [truncate(labels[i], 16 if vertical else 20) for i in shown], **angle}
 
 
 def positives_vs_negatives(
@@ -175,26 +184,36 @@ def positives_vs_negatives(
     tensors = as_embeddings(anchor, others, "positives_vs_negatives", square=True)
     n = tensors[0].shape[0]
     off = ~np.eye(n, dtype=bool)
-    fig = make_subplots(rows=1, cols=len(measures), subplot_titles=[" "] * len(measures), horizontal_spacing=0.08)
+    # side by side for one or two measures; stacked above that, so each panel keeps its width
+    cols = len(measures) if len(measures) <= 2 else 1
+    rows = -(-len(measures) // cols)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[" "] * len(measures), horizontal_spacing=0.12,
+                        vertical_spacing=0.5 / rows)
     aucs = {}
-    for c, measure in enumerate(measures, start=1):
+    for p, measure in enumerate(measures):
         scores = score_matrix(*tensors, measure=measure).numpy()
         pos, neg = np.diag(scores), scores[off]
         aucs[measure] = roc_auc(pos, neg)
         spec = get_measure(measure)
-        _add_histograms(fig, spec.values(pos), spec.values(neg), bins, c)
-        fig.layout.annotations[c - 1].text = f"{spec.title}: AUC {aucs[measure]:.3f}"
-        fig.update_xaxes(title=spec.axis_title(), row=1, col=c)
-    fig.update_yaxes(title="fraction of the group per bin", row=1, col=1)
-    title = (f"Matching vs non-matching tuples ({n:,} positives, {n * (n - 1):,} negatives): the less the "
-             "distributions overlap, the better a measure separates them (AUC 1 = perfect, 0.5 = chance)")
+        r, c = divmod(p, cols)
+        _add_histograms(fig, spec.values(pos), spec.values(neg), bins, r + 1, c + 1)
+        fig.layout.annotations[p].text = f"{spec.title}: AUC {number(aucs[measure])}"
+        # side by side panels are narrow: the hint on a second line
+        fig.update_xaxes(title=spec.axis_title().replace(" (", "<br>(" if cols > 1 else " ("), row=r + 1, col=c + 1)
+        fig.update_yaxes(title="fraction per bin" if c == 0 else None, row=r + 1, col=c + 1)
     meta = {"auc": aucs, "n_positives": n, "n_negatives": n * (n - 1)}
-    fig.update_layout(**base_layout(title, margin={"l": 60, "r": 30, "t": 110, "b": 100}), barmode="overlay", meta=meta)
-    fig.update_layout(title={"font": {"size": 14}}, legend={"orientation": "h", "x": 0.5, "xanchor": "center", "y": -0.16, "yanchor": "top"})
+    fig.update_layout(**base_layout(""), barmode="overlay", meta=meta, height=160 + 240 * rows)
+    fig.update_layout(**title_layout(
+        "Matching vs non-matching tuples",
+        f"{n:,} positives, {n * (n - 1):,} negatives: the less the distributions overlap, the better a measure "
+        "separates them (AUC 1 = perfect, 0.5 = chance)", gap=34))
+    # the key at the figure's foot, below the last axis title, whatever the figure's height
+    fig.update_layout(margin={"b": 125 if cols > 1 else 105},
+                      legend={"orientation": "h", "x": 0.5, "xanchor": "center", "yref": "container", "y": 0, "yanchor": "bottom"})
     return fig
 
 
-def _add_histograms(fig: go.Figure, pos: np.ndarray, neg: np.ndarray, bins: int, col: int) -> None:
+def _add_histograms(fig: go.Figure, pos: np.ndarray, neg: np.ndarray, bins: int, row: int, col: int) -> None:
     lo, hi = min(pos.min(), neg.min()), max(pos.max(), neg.max())
     edges = np.linspace(lo, hi if hi > lo else lo + 1e-9, bins + 1)
     centers, width = (edges[:-1] + edges[1:]) / 2, edges[1] - edges[0]
@@ -202,21 +221,25 @@ def _add_histograms(fig: go.Figure, pos: np.ndarray, neg: np.ndarray, bins: int,
         counts = np.histogram(values, bins=edges)[0] / values.size
         fig.add_trace(go.Bar(
             x=centers, y=counts, width=width, name=f"{name} (n={values.size:,})", marker_color=color, opacity=0.6,
-            legendgroup=name, showlegend=col == 1, hovertemplate=f"{name}<br>%{{x:.4f}}: %{{y:.3f}}<extra></extra>",
-        ), row=1, col=col)
+            legendgroup=name, showlegend=row == col == 1, hovertemplate=f"{name}<br>%{{x:.4f}}: %{{y:.3f}}<extra></extra>",
+        ), row=row, col=col)
 
 
-def base_vs_height(anchor: Any, *others: Any, max_negatives: int = 5000, seed: int = 0) -> go.Figure:
+def base_vs_height(anchor: Any, *others: Any, labels: Sequence[str] | None = None, max_negatives: int = 5000,
+                   seed: int = 0) -> go.Figure:
     """Each tuple's base (volume of the non-anchor modalities) against its height (anchor's distance).
 
     Volume = base x height, so both a small base (the other modalities close together) and a small
     height (the anchor near their span) make a small volume; dotted curves mark equal volumes.
+    Both axes start at 0, so "near the origin" can be seen (for unit vectors both lie in [0, 1]).
     Positives are the diagonal pairs, negatives a seeded sample of at most ``max_negatives``
     off-diagonal pairs. Each point's ``customdata`` is its (anchor, candidate) index pair.
 
     Args:
         anchor: (N, D) anchors; anchor i matches candidate i.
         *others: one or more (N, D) other modalities (the base needs at least one).
+        labels: names of the anchor and the other modalities, for the axis titles; default
+            ("text", "video", "audio"), e.g. ("caption", "video", "audio").
         max_negatives: negatives drawn at most (a note in the title says when sampled).
         seed: seed of the negative sample.
 
@@ -226,13 +249,15 @@ def base_vs_height(anchor: Any, *others: Any, max_negatives: int = 5000, seed: i
         ['non-matching', 'matching']
     """
     tensors = as_embeddings(anchor, others, "base_vs_height", square=True)
+    x_title, y_title = _base_height_titles(labels, len(tensors))
     base, height = (x.numpy() for x in base_height_matrix(*tensors))
     n = height.shape[0]
     neg_i, neg_j = _sample_negatives(n, max_negatives, seed)
     diag = np.arange(n)
     fig = figure("")
-    b_range, h_range = _padded_range(base[neg_j], base), _padded_range(height[neg_i, neg_j], np.diag(height))
-    _add_iso_volume_curves(fig, base, height, b_range, h_range)
+    # the unit square for unit vectors (base and height <= 1), else up to the largest value
+    top = [1.0 if v.max() <= 1 + 1e-6 else 1.05 * float(v.max()) for v in (base, height)]
+    _add_iso_volume_curves(fig, top[0], top[1])
     trace = go.Scattergl if neg_i.size + n > 2000 else go.Scatter
     for (i, j), name, color, size in (((neg_i, neg_j), "non-matching", NEGATIVE, 4), ((diag, diag), "matching", POSITIVE, 6)):
         fig.add_trace(trace(
@@ -242,14 +267,28 @@ def base_vs_height(anchor: Any, *others: Any, max_negatives: int = 5000, seed: i
                           "base %{x:.4f}, height %{y:.4f}<extra></extra>",
         ))
     total = n * (n - 1)
-    note = f" ({neg_i.size:,} of {total:,} negatives shown, random sample)" if neg_i.size < total else ""
-    title = ("Base x height = volume. Matching tuples near the origin: all modalities come together;<br>"
-             f"low but wide (small height, large base): merely coplanar{note}")
-    fig.update_layout(**base_layout(title), meta={"negatives_shown": int(neg_i.size), "negatives_total": total})
-    fig.update_layout(title={"font": {"size": 13}})
-    fig.update_xaxes(title="base: volume of the non-anchor modalities", range=b_range)
-    fig.update_yaxes(title="height: anchor's distance from their span", range=h_range)
+    note = f"<br>({neg_i.size:,} of {total:,} negatives shown, random sample)" if neg_i.size < total else ""
+    fig.update_layout(**title_layout(
+        "Base \u00d7 height = volume",
+        "matching tuples near the origin: all modalities come together;<br>"
+        f"low but wide (small height, large base): merely coplanar{note}", gap=26),
+        meta={"negatives_shown": int(neg_i.size), "negatives_total": total})
+    # a sliver below 0 keeps the two axes' "0" labels apart and points at 0 whole
+    for axis, title, end in ((fig.update_xaxes, x_title, top[0]), (fig.update_yaxes, y_title, top[1])):
+        axis(title=title, range=[-0.03 * end, 1.03 * end], dtick=0.2 if end <= 1.5 else None, zeroline=False)
     return fig
+
+
+def _base_height_titles(labels: Sequence[str] | None, k: int) -> tuple[str, str]:
+    """Axis titles naming the modalities: the base is their line, area or volume, the height the
+    anchor's distance from its span (line, plane, or span of more)."""
+    names = list(labels) if labels is not None else ["text", "video", "audio", *(f"modality {i}" for i in range(4, k + 1))][:k]
+    if len(names) != k:
+        raise ValueError(f"base_vs_height: labels names {len(names)} modalities for {k} embeddings: {names!r}")
+    rest = names[1:]
+    joined = rest[0] if len(rest) == 1 else ", ".join(rest[:-1]) + " and " + rest[-1]
+    what, span = {1: ("length", "its line"), 2: ("area", "their plane")}.get(len(rest), ("volume", "their span"))
+    return f"base: {what} of {joined}", f"height: {names[0]}'s distance<br>from {span}"
 
 
 def _sample_negatives(n: int, max_negatives: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -262,27 +301,17 @@ def _sample_negatives(n: int, max_negatives: int, seed: int) -> tuple[np.ndarray
     return i, r + (r >= i)  # skip the diagonal in each row
 
 
-def _padded_range(*values: np.ndarray) -> list[float]:
-    lo, hi = min(v.min() for v in values), max(v.max() for v in values)
-    pad = 0.05 * (hi - lo) + 1e-3
-    return [max(0.0, lo - pad), hi + pad]
-
-
-def _add_iso_volume_curves(fig: go.Figure, base: np.ndarray, height: np.ndarray,
-                           b_range: list[float], h_range: list[float]) -> None:
-    """Dotted curves base x height = V through the drawn area, labelled where they leave it."""
-    vol = base[None, :] * height
-    levels = np.unique(np.round(np.quantile(vol, [0.02, 0.25, 0.5, 0.75, 0.98]), 3))
-    b = np.linspace(max(b_range[0], 1e-6), b_range[1], 200)
-    for c, level in enumerate(levels[levels > 0]):
+def _add_iso_volume_curves(fig: go.Figure, b_top: float, h_top: float) -> None:
+    """Dotted curves base x height = V at 20, 40, 60 and 80% of the drawn area's largest volume,
+    labelled just above the plot where they leave its top edge, clear of the points."""
+    b = np.linspace(1e-3, b_top, 400)
+    for c, fraction in enumerate((0.2, 0.4, 0.6, 0.8)):
+        level = float(number(fraction * b_top * h_top, 2))  # a round number to read
         h = level / b
-        inside = (h >= h_range[0]) & (h <= h_range[1])
-        if not inside.any():
-            continue
+        inside = h <= h_top
         fig.add_trace(go.Scatter(
             x=b[inside], y=h[inside], mode="lines", line={"color": "#888888", "dash": "dot", "width": 1},
             name="equal volume", legendgroup="iso", showlegend=c == 0, hoverinfo="skip",
         ))
-        end = np.nonzero(inside)[0][-1]  # right/bottom end of the visible part
-        fig.add_annotation(x=b[end], y=h[end], text=f"V={level:g}", showarrow=False,
-                           font={"size": 10, "color": "#666666"}, xanchor="right", yanchor="top")
+        fig.add_annotation(x=level / h_top, y=1.03 * h_top, text=f"V={number(level)}", showarrow=False, yshift=1,
+                           font={"size": 10, "color": "#666666"}, xanchor="center", yanchor="bottom")

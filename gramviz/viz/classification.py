@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ._style import SEQUENTIAL, as_array, base_layout, go
+from ._style import SEQUENTIAL, as_array, go, number, titled_layout
 from .alignment import truncate
 
 __all__ = ["confusion_heatmap"]
@@ -45,11 +45,12 @@ def confusion_heatmap(counts: Any, class_names: Sequence[str] | None = None, nor
         colorbar={"title": {"text": "fraction of<br>the true class" if normalise else "clips"}},
         hovertemplate="true %{y}<br>predicted %{x}<br>%{customdata} clips (%{z:.2f})<extra></extra>",
     ))
-    title = (f"Zero-shot confusion matrix: accuracy {accuracy:.3f} over {int(c.sum()):,} clips<br><sup>row = true "
-             "class, column = predicted; a bright diagonal is good, bright cells off it are the confusions</sup>")
+    title = f"Zero-shot confusion matrix: accuracy {number(accuracy)} over {int(c.sum()):,} clips"
+    subtitle = "row = true class, column = predicted; a bright diagonal is good, bright cells off it are the confusions"
     size = max(520, 140 + 26 * len(c))
-    fig.update_layout(**base_layout(title, margin={"l": 160, "r": 30, "t": 90, "b": 160}), width=size + 160,
-                      height=size + 60, meta={"accuracy": accuracy, "counts": c.tolist()})
+    # no fixed width: the figure takes its column's (a notebook cell, a 600 px app column)
+    fig.update_layout(**titled_layout(title, subtitle, margin={"l": 160, "r": 30, "b": 160}), height=size + 60,
+                      meta={"accuracy": accuracy, "counts": c.tolist()})
     fig.update_yaxes(title="true class", autorange="reversed", tickfont={"size": 10})
     fig.update_xaxes(title="predicted class", tickangle=-50, tickfont={"size": 10})
     return fig

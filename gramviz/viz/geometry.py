@@ -15,15 +15,21 @@ import torch
 from plotly.subplots import make_subplots
 
 from ..gram import base_height, gram_matrix, volume
-from ._style import DIVERGING, PALETTE, SEQUENTIAL, as_array, base_layout, go, modality_color
+from ._solid import (
+    FLAT,
+    SCENE_BOTTOM,
+    arrow,
+    camera,
+    corners_and_faces,
+    scene,
+    solid_traces,
+    span_coordinates,
+    unit_sphere,
+    volume_words,
+)
+from ._style import DIVERGING, PALETTE, SEQUENTIAL, as_array, go, modality_color, number, titled_layout, wrap
 
 __all__ = ["parallelotope", "gram_heatmap", "base_height_figure", "cosine_vs_volume"]
-
-_SOLID, _EDGE, _SPHERE = PALETTE[4], "#4D4D4D", "#C4C4C4"
-
-
-def _fmt(x: float) -> str:
-    return f"{x:.4f}" if abs(x) >= 1e-3 or x == 0 else f"{x:.3g}"
 
 
 def _default_labels(k: int) -> list[str]:
@@ -56,91 +62,28 @@ def _cosines(a: np.ndarray) -> np.ndarray:
     return g / np.outer(n, n)
 
 
-def span_coordinates(vectors: np.ndarray) -> np.ndarray:
-    """Coordinates (k, 3) of k <= 3 vectors (k, D) in an orthonormal basis of their span.
-
-    From a float64 QR of the (D, k) matrix with a non-negative diagonal: the first vector lies on
-    +e1, the second in the (e1, e2) half-plane with e2 >= 0, the third has e3 >= 0. The map is an
-    isometry, so every dot product (hence the volume) is kept. Rows are zero-padded to 3 columns.
-    """
-    _, r = np.linalg.qr(vectors.T)  # (k, k): column i holds the coordinates of vector i
-    signs = np.where(np.diag(r) < 0, -1.0, 1.0)
-    coords = np.zeros((vectors.shape[0], 3))
-    coords[:, : r.shape[0]] = (signs[:, None] * r).T
-    return coords
-
-
-def _corners_and_faces(coords: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]:
-    """The 2^k corners (corner m = sum of the vectors whose bit is set in m), triangles and edges."""
-    k = coords.shape[0]
-    corners = np.array([sum((coords[b] for b in range(k) if m >> b & 1), np.zeros(3)) for m in range(2**k)])
-    edges = [(m, m | 1 << b) for m in range(2**k) for b in range(k) if not m >> b & 1]
-    if k == 2:
-        return corners, np.array([[0, 1, 3], [0, 3, 2]]), edges
-    triangles = []
-    for axis in range(3):  # the two faces normal to each edge direction
-        j, l = (b for b in range(3) if b != axis)
-        for side in (0, 1 << axis):
-            c00, c10, c01 = side, side | 1 << j, side | 1 << l
-            c11 = c10 | c01
-            triangles += [[c00, c10, c11], [c00, c11, c01]]
-    tri = np.array(triangles)
-    # orient every triangle outwards (consistent normals), judged from the solid's centre
-    p0, p1, p2 = corners[tri[:, 0]], corners[tri[:, 1]], corners[tri[:, 2]]
-    outward = np.einsum("ij,ij->i", np.cross(p1 - p0, p2 - p0), p0 - corners.mean(0))
-    tri[outward < 0] = tri[outward < 0][:, [0, 2, 1]]
-    return corners, tri, edges
-
-
-def _unit_sphere(k: int, n: int = 48) -> go.Scatter3d:
-    """A light wireframe of the unit sphere (k = 3) or the unit circle of the plane (k = 2)."""
-    t = np.linspace(0, 2 * np.pi, n + 1)
-    pts: list[np.ndarray] = []
-    if k == 2:
-        pts.append(np.stack([np.cos(t), np.sin(t), 0 * t], 1))
-    else:
-        for lat in np.radians([-60, -30, 0, 30, 60]):
-            pts.append(np.stack([np.cos(lat) * np.cos(t), np.cos(lat) * np.sin(t), np.full_like(t, np.sin(lat))], 1))
-        for lon in np.radians(np.arange(0, 180, 30)):
-            pts.append(np.stack([np.cos(lon) * np.cos(t), np.sin(lon) * np.cos(t), np.sin(t)], 1))
-    xyz = np.concatenate([np.vstack([p, [[np.nan] * 3]]) for p in pts])
-    name = "unit circle" if k == 2 else "unit sphere"
-    return go.Scatter3d(x=xyz[:, 0], y=xyz[:, 1], z=xyz[:, 2], mode="lines", name=name,
-                        line={"color": _SPHERE, "width": 1.5}, hoverinfo="skip")
-
-
-def _arrow(tip: np.ndarray, label: str, color: str, head: float) -> list[go.BaseTraceType]:
-    """A vector from the origin: a line (named by its label, last point = tip) and a cone head."""
-    norm = float(np.linalg.norm(tip))
-    line = go.Scatter3d(x=[0, tip[0]], y=[0, tip[1]], z=[0, tip[2]], mode="lines", name=label, legendgroup=label,
-                        line={"color": color, "width": 7},
-                        hovertemplate=f"{label}<br>|{label}| = {norm:.4f}<extra></extra>")
-    u = tip / norm * head
-    cone = go.Cone(x=[tip[0]], y=[tip[1]], z=[tip[2]], u=[u[0]], v=[u[1]], w=[u[2]], anchor="tip", sizemode="raw",
-                   colorscale=[[0, color], [1, color]], showscale=False, legendgroup=label, showlegend=False,
-                   hoverinfo="skip", name=f"{label} head")
-    return [line, cone]
-
-
 def parallelotope(*vectors: Any, labels: Sequence[str] | None = None, title: str | None = None) -> go.Figure:
     """The parallelogram (2 vectors) or parallelepiped (3 vectors) that GRAM measures, drawn exactly.
 
     What to look at: the flatter the solid, the better aligned the modalities; its volume is the
-    GRAM score (0 when all are collinear, 1 for mutually orthogonal unit vectors).
+    GRAM score (0 when all are collinear, 1 for mutually orthogonal unit vectors). A flat solid
+    (volume below 15% of the product of the lengths) is seen from the side of its plane, where it
+    shows as a thin sliver; the legend and the cosines sit below the scene, off the solid.
 
     Args:
         *vectors: 2 or 3 tensors/arrays of shape (D,), D >= k, none zero.
         labels: one name per vector (default "v1", "v2" or "text", "video", "audio").
-        title: the figure title (default names the vectors and the volume).
+        title: the figure title (default names the vectors and the volume, with an explanation below).
 
     Returns:
         A figure with one ``go.Mesh3d`` (the solid, its 2^k corners as vertices), its edges,
         an arrow per vector and the unit sphere when the vectors are near unit length.
+        ``fig.layout.meta`` holds the ``volume`` and whether the solid is drawn ``flat``.
 
     Example:
         >>> fig = parallelotope(torch.eye(4)[0], torch.eye(4)[1] + torch.eye(4)[0])
-        >>> len(fig.data[0].x)
-        4
+        >>> len(fig.data[0].x), round(fig.layout.meta["volume"], 6), fig.layout.meta["flat"]
+        (4, 1.0, False)
     """
     a, labels = _stack(vectors, labels, "parallelotope")
     k, norms = a.shape[0], np.linalg.norm(a, axis=1)
@@ -151,58 +94,38 @@ def parallelotope(*vectors: Any, labels: Sequence[str] | None = None, title: str
     if (norms == 0).any():
         raise ValueError(f"parallelotope: vector {int(np.argmin(norms))} ({labels[int(np.argmin(norms))]}) is zero")
     vol, cos, coords = _volume(a), _cosines(a), span_coordinates(a)
-    corners, tri, edges = _corners_and_faces(coords)
-    traces = _solid_traces(corners, tri, edges, vol)
+    shown, flat = volume_words(vol, norms), bool(vol < FLAT * float(np.prod(norms)))
+    corners, tri, edges = corners_and_faces(coords)
+    traces = solid_traces(corners, tri, edges, shown)
     near_unit = bool(np.all(np.abs(np.log(norms)) < np.log(1.25)))
     extent = np.vstack([corners, -np.eye(3), np.eye(3)] if near_unit else [corners])
     if near_unit:
-        traces.append(_unit_sphere(k))
+        traces.append(unit_sphere(k))
     head = 0.09 * float(np.ptp(extent, axis=0).max())
     for i, label in enumerate(labels):
-        traces += _arrow(coords[i], label, modality_color(label, i), head=head)
-    pairs = "   ".join(f"cos({labels[i]}, {labels[j]}) = {cos[i, j]:.3f}" for i in range(k) for j in range(i + 1, k))
-    kind = "parallelogram" if k == 2 else "parallelepiped"
-    default = (f"The {kind} of {', '.join(labels)}: GRAM volume {_fmt(vol)}<br><sup>flatter = better aligned: "
-               "0 when collinear, 1 for orthogonal unit vectors; drawn exactly in the basis of their span</sup>")
+        traces += arrow(coords[i], label, modality_color(label, i), head=head)
     fig = go.Figure(traces)
-    fig.update_layout(**_scene_layout(title or default, extent, k, f"volume sqrt(det G) = {_fmt(vol)}   {pairs}"))
+    fig.update_layout(**_parallelotope_layout(labels, shown, flat, cos, title),
+                      scene=scene(extent, k, camera(coords, flat and k == 3)), meta={"volume": vol, "flat": flat})
     return fig
 
 
-def _solid_traces(corners: np.ndarray, tri: np.ndarray, edges: list[tuple[int, int]], vol: float) -> list[Any]:
-    """The translucent solid (one Mesh3d on the 2^k corners) and its edges (one line trace, NaN-separated)."""
-    kind, noun = ("parallelogram", "area") if len(corners) == 4 else ("parallelepiped", "volume")
-    xyz = np.concatenate([np.vstack([corners[i], corners[j], [np.nan] * 3]) for i, j in edges])
-    solid = go.Mesh3d(x=corners[:, 0], y=corners[:, 1], z=corners[:, 2], i=tri[:, 0], j=tri[:, 1], k=tri[:, 2],
-                      color=_SOLID, opacity=0.28, flatshading=True, name=f"{kind} ({noun} {_fmt(vol)})",
-                      showlegend=True, hovertemplate=f"{kind}<br>{noun} = {_fmt(vol)}<extra></extra>")
-    lines = go.Scatter3d(x=xyz[:, 0], y=xyz[:, 1], z=xyz[:, 2], mode="lines", name="edges",
-                         line={"color": _EDGE, "width": 2}, hoverinfo="skip")
-    return [solid, lines]
-
-
-def _scene_layout(title: str, extent: np.ndarray, k: int, note: str) -> dict[str, Any]:
-    """Equal scaling on all axes (ranges of one length around ``extent``), a camera suiting k, a note below."""
-    lo, hi = extent.min(0), extent.max(0)
-    half = 0.54 * float((hi - lo)[:k].max())
-    axis = {"zeroline": False, "backgroundcolor": "rgba(0,0,0,0)", "showspikes": False}
-    titles = ("e1 (along the first vector)", "e2", "e3")
-    axes = {name: {**axis, "range": [c - half, c + half], "title": {"text": text}}
-            for name, c, text in zip(("xaxis", "yaxis", "zaxis"), (lo + hi) / 2, titles)}
-    # equal ranges and equal aspect ratios: one unit is as long on every axis (an orthographic view
-    # keeps it so on screen); the ratio's size sets the zoom
-    ortho = {"type": "orthographic"}
-    scene: dict[str, Any] = {"aspectmode": "manual", "aspectratio": {"x": 1.2, "y": 1.2, "z": 1.2}, **axes,
-                             "camera": {"eye": {"x": 1.45, "y": -1.3, "z": 0.7}, "projection": ortho},
-                             "domain": {"x": [0, 1], "y": [0.06, 1]}}
-    if k == 2:  # a flat scene seen from above: the z axis only keeps the plane visible
-        scene.update(aspectratio={"x": 1.45, "y": 1.45, "z": 1.45 / 4},
-                     camera={"eye": {"x": 0, "y": 0, "z": 2}, "up": {"x": 0, "y": 1, "z": 0}, "projection": ortho})
-        scene["zaxis"] = {**axis, "range": [-half / 4, half / 4], "visible": False}
-    note_ann = {"text": note, "xref": "paper", "yref": "paper", "x": 0.0, "y": 0.0, "xanchor": "left",
-                "yanchor": "bottom", "showarrow": False, "font": {"size": 12}}
-    return base_layout(title, scene=scene, annotations=[note_ann], height=620,
-                       margin={"l": 10, "r": 10, "t": 80, "b": 20}, legend={"x": 0.99, "xanchor": "right", "y": 0.95})
+def _parallelotope_layout(labels: list[str], shown: str, flat: bool, cos: np.ndarray, title: str | None) -> dict:
+    """Title, explanation, legend and the note of volume and cosines, the last two below the scene."""
+    k = len(labels)
+    kind, noun, zero = ("parallelogram", "area", "collinear") if k == 2 else ("parallelepiped", "volume", "coplanar")
+    subtitle = (f"the {kind} they span, drawn exactly in the basis of their span; flatter = better aligned: "
+                f"0 when {zero}, 1 for orthogonal unit vectors" + ("; seen from the side of its plane, where it "
+                                                                   "shows as flat" if flat else ""))
+    head = (title, "") if title is not None else (f"{', '.join(labels)}: GRAM volume {shown}", subtitle)
+    pairs = "   ".join(f"cos({labels[i]}, {labels[j]}) = {number(cos[i, j])}"
+                       for i in range(k) for j in range(i + 1, k))
+    note = {"text": "<br>".join([f"{noun} √det G = {shown}", *wrap(pairs, 80)]), "xref": "paper", "yref": "paper",
+            "x": 0.0, "y": 0.0, "xanchor": "left", "yanchor": "bottom", "align": "left", "showarrow": False,
+            "font": {"size": 12}}
+    legend = {"orientation": "h", "x": 0.0, "xanchor": "left", "y": SCENE_BOTTOM - 0.01, "yanchor": "top"}
+    return titled_layout(*head, annotations=[note], height=620, legend=legend,
+                         margin={"l": 10, "r": 10, "t": 80, "b": 10})
 
 
 def gram_heatmap(*vectors: Any, labels: Sequence[str] | None = None) -> go.Figure:
@@ -221,15 +144,20 @@ def gram_heatmap(*vectors: Any, labels: Sequence[str] | None = None) -> go.Figur
     """
     a, labels = _stack(vectors, labels, "gram_heatmap")
     g = gram_matrix(*torch.from_numpy(a)).numpy()  # (k, k)
-    vol, bound = _volume(a), float(np.abs(g).max())
-    heat = go.Heatmap(z=g, x=labels, y=labels, colorscale=DIVERGING, zmid=0, zmin=-bound, zmax=bound,
-                      texttemplate="%{z:.3f}", textfont={"size": 14}, colorbar={"title": {"text": "dot product"}},
+    vol, bound, norms = _volume(a), float(np.abs(g).max()), np.linalg.norm(a, axis=1)
+    cells = [[number(x, scale=bound) for x in row] for row in g]
+    heat = go.Heatmap(z=g, x=labels, y=labels, colorscale=DIVERGING, zmid=0, zmin=-bound, zmax=bound, text=cells,
+                      texttemplate="%{text}", textfont={"size": 14},
+                      colorbar={"title": {"text": "dot product", "side": "right"}},
                       hovertemplate="<%{y}, %{x}> = %{z:.6f}<extra></extra>")
     names = ", ".join(labels) if len(labels) <= 4 else f"{len(labels)} vectors"
-    title = (f"Gram matrix of {names}: volume {_fmt(vol)}<br><sup>det G = {_fmt(float(np.linalg.det(g)))} = volume²; "
-             "diagonal: squared lengths; off it: dot products (cosines for unit vectors)</sup>")
+    det = number(float(np.linalg.det(g)), scale=float(np.prod(norms)) ** 2)
+    subtitle = (f"det G = {det} = volume²; diagonal: squared lengths; off it: dot products (cosines for unit "
+                "vectors)")
     size = 160 + 70 * len(labels)
-    fig = go.Figure(heat, layout=base_layout(title, width=max(size + 200, 620), height=max(size + 80, 440)))
+    layout = titled_layout(f"Gram matrix of {names}: volume {volume_words(vol, norms)}", subtitle,
+                           height=max(size + 110, 470))
+    fig = go.Figure(heat, layout=layout)
     fig.update_yaxes(autorange="reversed", scaleanchor="x", title_text="modality")
     fig.update_xaxes(title_text="modality", side="bottom")
     return fig
@@ -263,12 +191,16 @@ def base_height_figure(anchor: Any, *others: Any, labels: Sequence[str] | None =
     names, their = (labels[1], "its") if len(others) == 1 else (", ".join(labels[1:]), "their")
     x = [f"base<br>{size} of {names if len(others) == 1 else f'({names})'}",
          f"height<br>distance of {labels[0]}<br>from {their} {span}", "volume<br>= base x height"]
+    scale = float(np.prod(np.linalg.norm(a, axis=1)))
+    shown = [number(base, scale=scale / np.linalg.norm(a[0])), number(height, scale=np.linalg.norm(a[0])),
+             volume_words(vol, np.linalg.norm(a, axis=1))]
     bars = go.Bar(x=x, y=[base, height, vol], marker_color=[PALETTE[1], PALETTE[0], PALETTE[3]],
-                  text=[_fmt(base), _fmt(height), _fmt(vol)], textposition="outside", cliponaxis=False,
+                  text=shown, textposition="outside", cliponaxis=False,
                   hovertemplate="%{x}: %{y:.6f}<extra></extra>", showlegend=False)
-    title = (f"GRAM volume of ({', '.join(labels)}) = {_fmt(base)} x {_fmt(height)} = {_fmt(vol)}<br><sup>the {size} "
-             f"spanned by {names} (base) times the distance of {labels[0]} from {their} {span} (height)</sup>")
-    fig = go.Figure(bars, layout=base_layout(title, height=460, bargap=0.45))
+    title = f"GRAM volume = base x height = {shown[0]} x {shown[1]} = {shown[2]}"
+    subtitle = (f"of ({', '.join(labels)}): the {size} spanned by {names} (base) times the distance of "
+                f"{labels[0]} from {their} {span} (height)")
+    fig = go.Figure(bars, layout=titled_layout(title, subtitle, height=460, bargap=0.45))
     fig.update_yaxes(title_text="value", range=[0, 1.18 * max(base, height, vol, 1e-12)], rangemode="tozero")
     return fig
 
@@ -284,17 +216,19 @@ def _volume_grid(cos_bc: float, resolution: int) -> tuple[np.ndarray, np.ndarray
 def _add_three_vector_panel(fig: go.Figure, cos_bc: float, resolution: int) -> None:
     """Panel (b): the volume heatmap, contour lines, the coplanar boundary and the infeasible region's label."""
     grid, vol = _volume_grid(cos_bc, resolution)
+    low, high = fig.layout.yaxis2.domain  # the colour bar spans panel (b) only
     fig.add_trace(go.Heatmap(x=grid, y=grid, z=vol, zmin=0, zmax=1, colorscale=SEQUENTIAL, name="volume",
-                             colorbar={"title": {"text": "volume"}, "x": 1.01, "len": 0.85},
+                             colorbar={"title": {"text": "volume", "side": "right"}, "y": (low + high) / 2,
+                                       "yanchor": "middle", "len": high - low},
                              hovertemplate="cos(a, b) = %{x:.3f}<br>cos(a, c) = %{y:.3f}<br>"
-                                           "volume = %{z:.4f}<extra></extra>"), 1, 2)
+                                           "volume = %{z:.3f}<extra></extra>"), 2, 1)
     fig.add_trace(go.Contour(x=grid, y=grid, z=vol, showscale=False, contours={"coloring": "none", "showlabels": True,
                              "start": 0.2, "end": 0.8, "size": 0.2}, line={"color": "white", "width": 1},
-                             hoverinfo="skip", name="volume contours", showlegend=False), 1, 2)
+                             hoverinfo="skip", name="volume contours", showlegend=False), 2, 1)
     # coplanar triples (volume 0): the angle (a, c) is the angle (a, b) plus or minus the angle (b, c)
     phi = np.linspace(0, 2 * np.pi, 361)
     fig.add_trace(go.Scatter(x=np.cos(phi), y=np.cos(phi - np.arccos(cos_bc)), mode="lines", name="volume 0 (coplanar)",
-                             line={"color": "#333333", "width": 2}, hoverinfo="skip"), 1, 2)
+                             line={"color": "#333333", "width": 2}, hoverinfo="skip"), 2, 1)
     fig.add_annotation(x=0.8, y=-0.85, xref="x2", yref="y2", text="no such<br>unit vectors", showarrow=False,
                        font={"size": 11, "color": "#555555"})
 
@@ -303,7 +237,8 @@ def cosine_vs_volume(cos_bc: float = 0.0, resolution: int = 201) -> go.Figure:
     """Teaching figure: volume against cosine for two unit vectors, and over the cosines of three.
 
     What to look at: (a) Vol = sin(theta) while cos(theta) runs from 1 to -1, so Vol^2 + cos^2 = 1;
-    (b) the volume of three unit vectors needs all three cosines; blank where none exist.
+    (b) the volume of three unit vectors needs all three cosines; blank where none exist. The
+    panels are stacked, so the figure fits a 600 px column.
 
     Args:
         cos_bc: the fixed cosine between the second and third vectors in panel (b), in [-1, 1].
@@ -319,25 +254,23 @@ def cosine_vs_volume(cos_bc: float = 0.0, resolution: int = 201) -> go.Figure:
     if int(resolution) != resolution or resolution < 3:
         raise ValueError(f"resolution must be an integer >= 3, got {resolution}")
     resolution = int(resolution)
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12, column_widths=[0.5, 0.5], subplot_titles=(
-        "(a) two unit vectors: Vol = sin θ", f"(b) volume of three unit vectors with cos(b, c) = {cos_bc:.2f}"))
+    fig = make_subplots(rows=2, cols=1, vertical_spacing=0.13, row_heights=[0.36, 0.64], subplot_titles=(
+        "(a) two unit vectors: Vol = sin θ", f"(b) three unit vectors with cos(b, c) = {number(cos_bc)}"))
     theta = np.linspace(0, np.pi, resolution)
     for y, name, color, dash in [(np.sin(theta), "volume = sin θ", PALETTE[3], "solid"),
                                  (np.cos(theta), "cosine = cos θ", PALETTE[0], "dash")]:
         fig.add_trace(go.Scatter(x=theta, y=y, name=name, mode="lines", line={"color": color, "width": 3, "dash": dash},
-                                 hovertemplate="θ = %{x:.3f} rad<br>%{y:.4f}<extra>" + name + "</extra>"), 1, 1)
+                                 hovertemplate="θ = %{x:.3f} rad<br>%{y:.3f}<extra>" + name + "</extra>"), 1, 1)
     _add_three_vector_panel(fig, float(cos_bc), resolution)
-    fig.update_layout(**base_layout(
-        "Cosine versus volume<br><sup>for two unit vectors 1 - cos² = Vol²; for three, the volume depends on all "
-        "three cosines (blank: no such unit vectors)</sup>", height=480, width=1050,
-        margin={"l": 60, "r": 30, "t": 100, "b": 55},
-        legend={"x": 0.02, "y": 0.02, "bgcolor": "rgba(255,255,255,0.8)"}))
-    fig.update_annotations(yshift=10, selector={"text": fig.layout.annotations[0].text})
-    fig.update_annotations(yshift=10, selector={"text": fig.layout.annotations[1].text})
+    fig.update_layout(**titled_layout(
+        "Cosine versus volume", "for two unit vectors 1 − cos² = Vol²; for three, the volume depends on all "
+        "three cosines (blank: no such unit vectors)", height=900, margin={"l": 60, "r": 30, "b": 90},
+        legend={"orientation": "h", "x": 0, "xanchor": "left", "y": 0, "yref": "container", "yanchor": "bottom"}))
     ticks = np.arange(5) * np.pi / 4
     fig.update_xaxes(title_text="angle θ between the vectors", tickvals=ticks,
                      ticktext=["0", "π/4", "π/2", "3π/4", "π"], row=1, col=1)
     fig.update_yaxes(title_text="value", range=[-1.05, 1.05], row=1, col=1)
-    fig.update_xaxes(title_text="cos(a, b)", range=[-1, 1], constrain="domain", row=1, col=2)
-    fig.update_yaxes(title_text="cos(a, c)", range=[-1, 1], scaleanchor="x2", row=1, col=2)
+    # a margin around [-1, 1]: the corner tick labels "−1" of the two axes would otherwise touch
+    fig.update_xaxes(title_text="cos(a, b)", range=[-1.08, 1.08], constrain="domain", row=2, col=1)
+    fig.update_yaxes(title_text="cos(a, c)", range=[-1.08, 1.08], scaleanchor="x2", row=2, col=1)
     return fig

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ..analysis import random_unit_volumes
-from ._style import NEGATIVE, PALETTE, POSITIVE, as_array, base_layout, go
+from ._style import NEGATIVE, PALETTE, POSITIVE, as_array, go, number, titled_layout
 from .alignment import roc_auc
 
 __all__ = ["volume_concentration", "temperature_softmax", "volume_separation"]
@@ -41,12 +41,12 @@ def volume_concentration(
     volumes = {int(d): random_unit_volumes(d, n, k, seed).numpy() for d in dims}
     fig = go.Figure([go.Box(y=v, name=f"D = {d}", marker_color=PALETTE[0], boxpoints=False, showlegend=False,
                             hovertemplate=f"D = {d}<br>%{{y:.4f}}<extra></extra>") for d, v in volumes.items()])
-    title = (f"Volumes of {k} random unit vectors ({n:,} tuples per dimension): in high dimension they crowd "
-             "near 1<br><sup>unrelated embeddings are nearly orthogonal, so non-matching tuples all have "
-             "volume close to 1</sup>")
+    title = f"Volumes of {k} random unit vectors crowd near 1 in high dimension"
+    subtitle = (f"{n:,} tuples per dimension: unrelated embeddings are nearly orthogonal, so non-matching tuples "
+                "all have volume close to 1")
     meta = {"dims": list(volumes), "median": [float(np.median(v)) for v in volumes.values()],
             "min": [float(v.min()) for v in volumes.values()]}
-    fig.update_layout(**base_layout(title, margin={"l": 60, "r": 30, "t": 90, "b": 55}), meta=meta)
+    fig.update_layout(**titled_layout(title, subtitle), meta=meta)
     fig.update_yaxes(title="volume", range=[0, 1.02])
     fig.update_xaxes(title="embedding dimension")
     return fig
@@ -77,16 +77,16 @@ def temperature_softmax(
         raise ValueError(f"temperatures must be positive, got {tuple(temperatures)}")
     if target is not None and not 0 <= target < len(v):
         raise ValueError(f"target must lie in [0, {len(v)}), got {target}")
-    names = [f"{j}{' (match)' if j == target else ''}<br>V = {float(x):.3f}" for j, x in enumerate(v)]
+    names = [f"{j}{' (match)' if j == target else ''}<br>V = {number(float(x))}" for j, x in enumerate(v)]
     probs = [torch.softmax(-v / t, dim=0).tolist() for t in temperatures]
     fig = go.Figure([go.Bar(x=names, y=p, name=f"τ = {t:g}", marker_color=PALETTE[c % len(PALETTE)],
                             hovertemplate=f"τ = {t:g}<br>candidate %{{x}}<br>probability %{{y:.3f}}<extra></extra>")
                      for c, (t, p) in enumerate(zip(temperatures, probs))])
-    title = ("softmax(−volume / τ) over one anchor's candidates: a small temperature τ turns small differences "
-             "in volume<br>into a confident choice, which is what the cross-entropy rewards or punishes")
-    fig.update_layout(**base_layout(title, margin={"l": 60, "r": 30, "t": 90, "b": 80}), barmode="group",
+    subtitle = ("a small temperature τ turns small differences in volume into a confident choice, which is what "
+                "the cross-entropy rewards or punishes")
+    fig.update_layout(**titled_layout("softmax(−volume / τ) over one anchor's candidates", subtitle,
+                                      margin={"b": 80}), barmode="group",
                       meta={"temperatures": list(temperatures), "probabilities": probs})
-    fig.update_layout(title={"font": {"size": 14}})
     fig.update_yaxes(title="probability", range=[0, 1.02])
     fig.update_xaxes(title="candidate (its volume with the anchor)")
     return fig
@@ -141,11 +141,10 @@ def volume_separation(history: Sequence[Mapping[str, Any]]) -> go.Figure:
                                  line={"color": color, "width": 3}, customdata=aucs,
                                  hovertemplate=f"{name}, epoch %{{x}}<br>median volume %{{y:.4f}}<br>"
                                                "AUC %{customdata:.3f}<extra></extra>"))
-    title = (f"Matching vs non-matching volumes while training (AUC {aucs[0]:.3f} → {aucs[-1]:.3f}): "
-             "matching tuples should sink<br>while non-matching ones stay near 1")
-    fig.update_layout(**base_layout(title, margin={"l": 60, "r": 30, "t": 90, "b": 55}),
-                      meta={"epochs": epochs, "auc": aucs})
-    fig.update_layout(title={"font": {"size": 14}})
+    title = f"Matching vs non-matching volumes: AUC {number(aucs[0])} → {number(aucs[-1])}"
+    subtitle = ("while training, matching tuples should sink while non-matching ones stay near 1; the AUC is how "
+                "well the volume tells them apart")
+    fig.update_layout(**titled_layout(title, subtitle), meta={"epochs": epochs, "auc": aucs})
     fig.update_xaxes(title="epoch")
     fig.update_yaxes(title="volume (lower = more aligned)", rangemode="tozero")
     return fig

@@ -9,7 +9,9 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ._style import PALETTE, SEQUENTIAL, as_array, base_layout, modality_color, modality_symbol
+from . import _map_markers as markers
+from ._map_markers import Encoding
+from ._style import SEQUENTIAL, as_array, base_layout, modality_color, number, title_layout
 from .alignment import truncate
 
 __all__ = ["project", "embedding_map", "modality_gap"]
@@ -126,14 +128,16 @@ def embedding_map(
     max_points: int = 3000,
     title: str | None = None,
     fit_points: int = 5000,
+    symbol: Sequence[Any] | None = None,
 ) -> go.Figure:
     """UMAP / PCA / t-SNE map of the embeddings of all modalities in one space.
 
-    One point per embedding per modality (marker symbol = modality), the reducer fitted on all
-    modalities stacked. Above ``max_points`` points in all, a seeded sample of items (the same
-    items in every modality) is drawn; above ``fit_points`` drawn points, UMAP and PCA are fitted
-    on a seeded sample and place the rest with their ``transform``; the title says both. Above
-    1,000 points the markers are drawn with WebGL, so 100,000 points stay responsive.
+    One point per embedding per modality, the reducer fitted on all modalities stacked; a legend
+    key says which marker is which modality. Above ``max_points`` points a seeded sample of items
+    (the same in every modality) is drawn; above ``fit_points`` UMAP and PCA are fitted on a seeded
+    sample and place the rest by ``transform`` (the title says both); WebGL above 1,000 points.
+    Up to 8 classes take a colour each (marker = modality); more take a (colour, symbol) pair no
+    other class shares and the modality becomes the fill: filled, open, open with a dot.
 
     Args:
         embeddings: modality name -> (N, D) tensor or array; row i of each is item i.
@@ -145,9 +149,11 @@ def embedding_map(
         connect: join the modalities of each item with a thin line.
         seed: random state of the reducer and of the sample.
         max_points: most points drawn in all.
-        title: figure title; a default says what to look at.
+        title: figure title; a default says what to look at and how the points are coloured.
         fit_points: most points the reducer is fitted on (t-SNE, which cannot place new points,
             is fitted on every point drawn).
+        symbol: N per-item labels (at most 8 values) drawn as the marker symbol, next to
+            ``color`` (e.g. colour = shape, symbol = motion: 20 classes as 4 x 5); fill = modality.
 
     Example:
         >>> fig = embedding_map({"text": np.eye(4), "audio": np.eye(4)[::-1]}, method="pca")
@@ -155,42 +161,72 @@ def embedding_map(
         8
     """
     arrays = _check_embeddings(embeddings)
-    n = {a.shape[0] for a in arrays.values()}
-    if len(n) > 1:
-        raise ValueError(f"embeddings: every modality needs the same N items, got {({m: a.shape for m, a in arrays.items()})}")
-    n_items, k = n.pop(), len(arrays)
-    if max_points < k:
-        raise ValueError(f"max_points must allow at least one item per modality ({k}), got {max_points}")
-    color, hover = _per_item(color, n_items, "color"), _per_item(hover, n_items, "hover")
-    ids = _per_item(ids, n_items, "ids") or list(range(n_items))
+    n_items, k = _item_count(arrays, max_points), len(arrays)
+    color, symbol = _per_item(color, n_items, "color"), _per_item(symbol, n_items, "symbol")
+    hover, ids = _per_item(hover, n_items, "hover"), _per_item(ids, n_items, "ids") or list(range(n_items))
     keep = _sample_items(n_items, max_points // k, seed)
-    drawn = keep.size * k
-    used = effective_method(method, min(drawn, fit_points))
+    used = effective_method(method, min(keep.size * k, fit_points))
     xy = project({m: a[keep] for m, a in arrays.items()}, used, seed, fit_points=fit_points)
-    items = {"color": None if color is None else [color[i] for i in keep], "ids": [ids[i] for i in keep],
-             "hover": None if hover is None else [truncate(hover[i], 80) for i in keep]}
+    pick = (lambda values: None if values is None else [values[i] for i in keep])  # the drawn items
+    enc = markers.encoding(pick(color), pick(symbol), list(arrays), keep.size)
+    items = {"ids": pick(ids), "hover": None if hover is None else [truncate(hover[i], 80) for i in keep]}
     fig = go.Figure()
     if connect:
         _add_links(fig, list(xy.values()))
-    _add_points(fig, xy, items, webgl=keep.size * k > _WEBGL_ABOVE)
-    _label_map(fig, method, used, title, k, seed, n_items, keep, fit_points)
+    _add_points(fig, xy, enc, items, webgl=keep.size * k > _WEBGL_ABOVE)
+    _label_map(fig, method, used, title, _colouring(color, symbol), k, seed, n_items, keep, fit_points)
+    _place_legend(fig, enc)
     return fig
 
 
-def _label_map(fig: go.Figure, method: str, used: str, title: str | None, k: int, seed: int, n_items: int,
-               keep: np.ndarray, fit_points: int) -> None:
+def _item_count(arrays: dict[str, np.ndarray], max_points: int) -> int:
+    """N, the items every modality has, once checked against the other modalities and ``max_points``."""
+    n = {a.shape[0] for a in arrays.values()}
+    if len(n) > 1:
+        raise ValueError(f"embeddings: every modality needs the same N items, got {({m: a.shape for m, a in arrays.items()})}")
+    if max_points < len(arrays):
+        raise ValueError(f"max_points must allow at least one item per modality ({len(arrays)}), got {max_points}")
+    return n.pop()
+
+
+def _colouring(color: list[Any] | None, symbol: list[Any] | None) -> str:
+    """What the default title says the colours (and symbols) show."""
+    if symbol is not None:
+        return "classes by colour and marker"
+    if color is None:
+        return ""
+    return "coloured by value" if markers.is_numeric(color) else "coloured by class"
+
+
+def _label_map(fig: go.Figure, method: str, used: str, title: str | None, colouring: str, k: int, seed: int,
+               n_items: int, keep: np.ndarray, fit_points: int) -> None:
     """Title (what to look at; what was sampled and how the map was fitted), axes and meta."""
     drawn = keep.size * k
-    note = f"; {keep.size:,} of {n_items:,} items shown (random sample, seed {seed})" if keep.size < n_items else ""
+    notes = [f"{keep.size:,} of {n_items:,} items shown (random sample, seed {seed})"] if keep.size < n_items else []
     if used != "tsne" and drawn > fit_points:
-        note += f"; {used.upper()} fitted on {fit_points:,} of the {drawn:,} points, the rest placed by its transform"
+        notes.append(f"{used.upper()} fitted on {fit_points:,} of the {drawn:,} points, the rest placed by its transform")
     fallback = f" ({method.upper()} needs more points)" if used != method else ""
-    default = f"{used.upper()}{fallback} of {k} modalities in one space: mixed = aligned, separate islands = a modality gap"
-    fig.update_layout(**base_layout((title or default) + note),
-                      meta={"method": used, "items_shown": keep.tolist(), "fit_points": min(drawn, fit_points)})
-    fig.update_layout(title={"font": {"size": 14}})
+    if title is None:
+        title = f"{used.upper()}{fallback} of {k} modalities in one space" + (f", {colouring}" if colouring else "")
+        look = {"": "mixed = aligned, separate islands = a modality gap",
+                "coloured by value": "similar values should sit together within each modality's region"}.get(
+            colouring, "one class's points should gather within each modality's region")
+        notes.insert(0, look)
+    fig.update_layout(**base_layout(""), meta={"method": used, "items_shown": keep.tolist(), "fit_points": min(drawn, fit_points)})
+    fig.update_layout(**title_layout(title, "<br>".join(notes)))
     fig.update_xaxes(title=f"{used.upper()} 1", zeroline=False)
     fig.update_yaxes(title=f"{used.upper()} 2", zeroline=False)
+
+
+def _place_legend(fig: go.Figure, enc: Encoding) -> None:
+    """The key under a colour scale; a long legend makes the figure taller instead of scrolling."""
+    if enc.numeric:
+        fig.update_layout(legend={"x": 1.02, "xanchor": "left", "y": 0, "yanchor": "bottom"})
+    rows = sum(t.showlegend is not False for t in fig.data) + len({k["legendgrouptitle"] for k in enc.keys} - {None})
+    fig.update_layout(legend={"tracegroupgap": 4})
+    needed = fig.layout.margin.t + fig.layout.margin.b + 24 * rows + 30
+    if needed > 450:
+        fig.update_layout(height=needed)
 
 
 def _sample_items(n: int, most: int, seed: int) -> np.ndarray:
@@ -212,43 +248,31 @@ def _add_links(fig: go.Figure, coords: list[np.ndarray]) -> None:
                         name="same item", hoverinfo="skip", connectgaps=False))
 
 
-def _add_points(fig: go.Figure, xy: dict[str, np.ndarray], items: dict[str, Any], webgl: bool) -> None:
-    """Point traces: one per modality, or per (class, modality) when coloured by class labels."""
+def _add_points(fig: go.Figure, xy: dict[str, np.ndarray], enc: Encoding, items: dict[str, Any], webgl: bool) -> None:
+    """Point traces, one per (group, modality), then the legend-only key of markers."""
     trace = go.Scattergl if webgl else go.Scatter
-    color = items["color"]
-    numeric = color is not None and all(isinstance(c, (int, float, np.number)) and not isinstance(c, bool) for c in color)
-    classes = [None] if color is None or numeric else list(dict.fromkeys(color))
-    if len(classes) > 24:
-        raise ValueError(f"color has {len(classes)} classes; at most 24 can be told apart, pass numbers for a colour scale")
-    palette = PALETTE if len(classes) <= len(PALETTE) else _long_palette()
     text = items["hover"] or [""] * len(items["ids"])
+    groups = list(dict.fromkeys(enc.groups))
+    plain = enc.colors is None and enc.symbols is None and not enc.keys  # coloured by modality
     for p, (modality, coords) in enumerate(xy.items()):
-        for c, cls in enumerate(classes):
-            rows = np.arange(len(coords)) if cls is None else np.array([i for i, x in enumerate(color) if x == cls])
-            marker = {"symbol": modality_symbol(modality, p), "size": 7, "opacity": 0.8, "line": {"width": 0.5, "color": "white"}}
-            if numeric:
-                marker.update(color=color, colorscale=SEQUENTIAL, showscale=p == 0, colorbar={"title": {"text": "colour"}, "x": 1.02})
-            else:
-                marker["color"] = modality_color(modality, p) if cls is None else palette[c % len(palette)]
-            name = modality if cls is None else str(cls)
+        for g in groups:
+            rows = np.array([i for i, x in enumerate(enc.groups) if x == g], dtype=int)
+            marker = markers.marker(enc, rows, modality, p)
+            if enc.numeric:
+                marker.update(colorscale=SEQUENTIAL, showscale=p == 0,
+                              colorbar={"title": {"text": "colour"}, "len": 0.55, "y": 1, "yanchor": "top"})
+            name = modality if plain else str(g)
             fig.add_trace(trace(
                 x=coords[rows, 0], y=coords[rows, 1], mode="markers", marker=marker, name=name,
-                legendgroup=name, showlegend=not numeric and (cls is None or p == 0), meta={"modality": modality},
+                legendgroup=None if g is None else str(g), meta={"modality": modality},
+                showlegend=plain or (enc.group_legend and p == 0),
                 customdata=[[items["ids"][i], text[i]] for i in rows],
                 hovertemplate=f"<b>%{{customdata[0]}}</b> ({modality})<br>%{{customdata[1]}}<extra></extra>",
             ))
-    if color is not None:  # legend entries for the symbols, in grey
-        if numeric:
-            fig.update_layout(legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.02, "yanchor": "bottom"})
-        for p, modality in enumerate(xy):
-            fig.add_trace(trace(x=[None], y=[None], mode="markers", name=f"{modality} (symbol)", legendgroup="symbols",
-                                marker={"symbol": modality_symbol(modality, p), "color": "#555555", "size": 8}))
-
-
-def _long_palette() -> list[str]:
-    import plotly.express as px
-
-    return px.colors.qualitative.Dark24
+    for key in enc.keys:
+        fig.add_trace(trace(x=[None], y=[None], mode="markers", name=key["name"], marker=key["marker"],
+                            legendgroup=key["legendgroup"], legendgrouptitle_text=key["legendgrouptitle"],
+                            hoverinfo="skip"))
 
 
 def modality_gap(
@@ -285,20 +309,22 @@ def modality_gap(
         mods = list(arrays)
         fig.add_trace(go.Heatmap(
             z=dist, x=mods, y=mods, zmin=0, zmax=zmax, colorscale=SEQUENTIAL, showscale=c == 1,
-            text=np.round(dist, 3), texttemplate="%{text}", colorbar={"title": {"text": "distance"}, "len": 0.55, "y": 0.75},
+            text=[[number(x, scale=zmax) for x in row] for row in dist], texttemplate="%{text}",
+            colorbar={"title": {"text": "distance"}, "len": 0.55, "y": 0.75},
             hovertemplate="%{y} to %{x}: %{z:.4f}<extra></extra>",
         ), row=1, col=c)
         fig.add_trace(go.Bar(x=mods, y=spread, marker_color=[modality_color(m, p) for p, m in enumerate(mods)],
-                             text=np.round(spread, 3), textposition="auto", showlegend=False,
+                             text=[number(x) for x in spread], textposition="auto", showlegend=False,
                              hovertemplate="%{x}: %{y:.4f}<extra></extra>"), row=2, col=c)
         fig.update_yaxes(autorange="reversed", row=1, col=c)
         fig.update_yaxes(title="mean distance to centroid" if c == 1 else None, row=2, col=c)
     if len(models) == 2:  # spreads on one scale (axes are numbered row by row: row 2, col 1 is y3)
         fig.update_yaxes(matches="y3", row=2, col=2)
-    title = "Modality gap: far-apart centroids with small spreads mean each modality lives in its own region"
     meta = {"centroid_distances": {nm: d.tolist() for nm, (d, _) in stats.items()},
             "spread": {nm: s.tolist() for nm, (_, s) in stats.items()}}
-    fig.update_layout(**base_layout(title), height=620, meta=meta)
+    fig.update_layout(**base_layout(""), height=620, meta=meta)
+    fig.update_layout(**title_layout("Modality gap", "far-apart centroids with small spreads mean each modality "
+                                                     "lives in its own region", gap=24))
     return fig
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ._style import PALETTE, base_layout, go
+from ._style import PALETTE, go, titled_layout
 
 __all__ = ["VARIANT_LABELS", "study_comparison"]
 
@@ -71,9 +71,9 @@ def study_comparison(
             marker={"symbol": "line-ew-open", "size": 60, "color": "black", "line": {"width": 3}},
             hovertemplate="the world's video -> audio ceiling: %{y:.3f}<extra></extra>"))
     seeds = summary.get("seeds", [])
-    default = (f"Variants on the {split} split, mean ± std over {len(seeds)} seeds: differences smaller than "
-               "the error bars are not established")
-    fig.update_layout(**base_layout(title or default), barmode="group", meta={"split": split, "variants": variants})
-    fig.update_layout(title={"font": {"size": 14}}, legend={"orientation": "h", "y": -0.18, "x": 0})
+    head = (title, "") if title else (f"Variants on the {split} split, mean ± std over {len(seeds)} seeds",
+                                      "differences smaller than the error bars are not established")
+    fig.update_layout(**titled_layout(*head, legend={"orientation": "h", "y": -0.18, "x": 0}), barmode="group",
+                      meta={"split": split, "variants": variants})
     fig.update_yaxes(title="value (recall: fraction; geometry: median)")
     return fig

@@ -17,7 +17,7 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ._style import PALETTE, base_layout
+from ._style import PALETTE, base_layout, title_layout
 
 __all__ = ["read_log", "training_curves"]
 
@@ -114,7 +114,7 @@ def training_curves(log: str | os.PathLike | Sequence[dict[str, Any]]) -> go.Fig
 
     Returns:
         A figure with one trace per logged field, named by the field, in the panel its name says
-        (see `panel_of`); only panels with data are drawn.
+        (see `panel_of`), each panel with its own legend beside it; only panels with data are drawn.
 
     Example:
         >>> fig = training_curves([{"step": 0, "loss": 2.0}, {"step": 1, "loss": 1.5}])
@@ -131,24 +131,37 @@ def training_curves(log: str | os.PathLike | Sequence[dict[str, Any]]) -> go.Fig
         by_panel.setdefault(panel_of(key), []).append(key)
     panels = [p for p in PANELS if p in by_panel]
     one_axis = len({unit for _, _, unit in series.values()}) == 1  # all against steps (or all epochs): share x
-    fig = make_subplots(rows=len(panels), cols=1, subplot_titles=panels, shared_xaxes=one_axis,
-                        vertical_spacing=(0.25 if one_axis else 0.35) / len(panels))
+    # every panel tall enough for its legend; between panels room for a subplot title (and x ticks
+    # and title when the x axes differ)
+    heights = [max(170, 21 * len(by_panel[p]) + 20) for p in panels]
+    gap = 45 if one_axis else 100
+    area = sum(heights) + gap * (len(panels) - 1)
+    fig = make_subplots(rows=len(panels), cols=1, subplot_titles=panels, shared_xaxes=one_axis, row_heights=heights,
+                        vertical_spacing=gap / area if len(panels) > 1 else 0)
     for r, panel in enumerate(panels, start=1):
-        units = set()
-        for c, key in enumerate(by_panel[panel]):
-            xs, ys, unit = series[key]
-            units.add(unit)
-            sparse = len(xs) <= 30 or "/" in key  # evaluation points: show the markers
-            fig.add_trace(go.Scatter(
-                x=xs, y=ys, name=key, mode="lines+markers" if sparse else "lines", legendgroup=panel,
-                legendgrouptitle_text=panel if c == 0 else None, line={"color": PALETTE[c % len(PALETTE)], "width": 2},
-                hovertemplate=f"{key}<br>{unit} %{{x}}: %{{y:.4g}}<extra></extra>",
-            ), row=r, col=1)
+        units = {series[key][2] for key in by_panel[panel]}
+        _add_panel(fig, series, by_panel[panel], r)
         if not one_axis or r == len(panels):
             fig.update_xaxes(title=" or ".join(sorted(units, reverse=True)), row=r, col=1)
         fig.update_yaxes(title=PANELS[panel], exponentformat="e" if panel == "learning rate" else None, row=r, col=1)
-    title = "Training: losses should fall, retrieval recalls rise; watch the temperature settle"
-    fig.update_layout(**base_layout(title), height=260 * len(panels) + 80)
-    fig.update_layout(legend={"groupclick": "toggleitem", "tracegroupgap": 20})
+    fig.update_layout(**base_layout(""), height=area + 150, showlegend=True)  # + title and the last x axis
+    fig.update_layout(**title_layout("Training", "losses should fall, retrieval recalls rise; watch the temperature settle",
+                                     gap=34))
+    fig.update_layout(margin={"b": 60})
     return fig
 
+
+def _add_panel(fig: go.Figure, series: Series, keys: list[str], row: int) -> None:
+    """One panel's curves, with its own legend beside the panel's top (not one legend for all)."""
+    legend = "legend" if row == 1 else f"legend{row}"
+    for c, key in enumerate(keys):
+        xs, ys, unit = series[key]
+        sparse = len(xs) <= 30 or "/" in key  # evaluation points: show the markers
+        fig.add_trace(go.Scatter(
+            x=xs, y=ys, name=key, mode="lines+markers" if sparse else "lines", legend=legend,
+            line={"color": PALETTE[c % len(PALETTE)], "width": 2},
+            hovertemplate=f"{key}<br>{unit} %{{x}}: %{{y:.4g}}<extra></extra>",
+        ), row=row, col=1)
+    top = fig.layout["yaxis" if row == 1 else f"yaxis{row}"].domain[1]
+    fig.update_layout({legend: {"x": 1.02, "xanchor": "left", "y": top, "yanchor": "top", "yref": "paper",
+                                "bgcolor": "rgba(255,255,255,0.7)"}})
