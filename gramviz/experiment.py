@@ -257,8 +257,9 @@ def format_summary(summary: dict[str, Any], keys: Sequence[str] = HEADLINE + GEO
         lines.append("")
     goal = summary.get("goal")
     if goal:
-        lines.append(f"Goal on {goal['split']} (best cosine baseline: {goal['best_cosine']}; "
-                     f"video -> audio ceiling {summary['ceiling_v2a']}):")
+        ceiling = summary.get("ceiling_v2a")
+        lines.append(f"Goal on {goal['split']} (best cosine baseline: {goal['best_cosine']}; video -> audio "
+                     f"ceiling {'unknown' if ceiling is None else format(ceiling, '.3g')}):")
         lines.append("")
         for v, g in goal["variants"].items():
             share = "n/a" if g["v2a_of_ceiling"] is None else f"{g['v2a_of_ceiling']:.0%}"

@@ -428,3 +428,19 @@ def test_model_card_and_gallery_card(app):
     assert "Trained with" in card and "text -> video+audio" in card and "Test split" in card
     assert "Why this model" in card  # the bundled card says why it was chosen
     assert f"{gallery.n_clips:,} clips" in gallery_card(gallery)
+
+
+def test_the_page_names_the_gallery_folder_not_where_the_server_keeps_it(app, monkeypatch, tmp_path):
+    from gramviz.app.cards import gallery_card
+    from gramviz.app.gallery_base import shown_path
+    from gramviz.app.tab_explore import _about
+
+    _, _, state = app
+    gallery = state.snapshot()[2]
+    for text in (gallery_card(gallery), _about(gallery)):
+        assert str(gallery.source.resolve()) not in text and f"`{gallery.source.name}`" in text
+    monkeypatch.chdir(gallery.source.parent.parent)  # inside the working directory: the relative path
+    assert gallery.shown_source == f"{gallery.source.parent.name}/{gallery.source.name}"
+    assert shown_path("/elsewhere/data/a/b", parts=2) == "a/b"
+    monkeypatch.chdir(tmp_path)
+    assert shown_path(tmp_path / "x" / "y") == "x/y" and shown_path(gallery.source) == gallery.source.name

@@ -1,5 +1,6 @@
 """The teaching notebooks: each runs top to bottom on the CPU without an error, says what it teaches
-first and sums up last, explains every figure, and is committed without outputs.
+first and sums up last, explains every figure, prints no object reprs or noisy floats, and is
+committed without outputs.
 
 No assertion depends on how fast the machine is: the timeouts below only stop a notebook that hangs,
 and ``pytest --durations=0`` reports how long each one took. Deselect the (slow) execution with
@@ -7,6 +8,7 @@ and ``pytest --durations=0`` reports how long each one took. Deselect the (slow)
 """
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -18,6 +20,9 @@ NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 HANG_S = 600  # a cell (and, plus a minute, a notebook) still running after this has hung
 FIGURE_TYPES = ("application/vnd.plotly.v1+json", "application/vnd.jupyter.widget-view+json")
 WHAT_TO_LOOK_AT = "what to look at"
+# what a reader should never see: an object's repr, or a float printed with all its noise digits
+STRAY = {"an object's repr": re.compile(r"<[\w.]+ (object )?at 0x[0-9a-f]+>"),
+         "a long float": re.compile(r"\d\.\d{7,}")}
 
 
 def test_the_four_lessons_are_there():
@@ -35,6 +40,18 @@ def test_committed_without_outputs_and_framed_by_aims_and_summary(path):
     first, last = nb.cells[0], nb.cells[-1]
     assert first.cell_type == "markdown" and "what this notebook teaches" in first.source.lower()
     assert last.cell_type == "markdown" and last.source.startswith("## Summary")
+
+
+def _shown_text(output) -> str:
+    """The text a reader sees of an output: printed text, plain and Markdown results, HTML without
+    its embedded media."""
+    if output.output_type == "stream":
+        return output.text
+    data = output.get("data", {})
+    if any(t in data for t in FIGURE_TYPES):  # a figure: its HTML is code and data; the test below reads around it
+        return ""
+    html = re.sub(r'src="data:[^"]*"', "", data.get("text/html", ""))
+    return "\n".join([data.get("text/plain", "") if len(data) == 1 else "", data.get("text/markdown", ""), html])
 
 
 def _adjacent_markdown(nb, index):
@@ -68,6 +85,10 @@ def test_runs_top_to_bottom(path):
     for i, cell in enumerate(nb.cells):
         errors = [o for o in cell.get("outputs", []) if o.output_type == "error"]
         assert not errors, f"{path.name}, cell {i}: {errors[0].ename}: {errors[0].evalue}"
+        for output in cell.get("outputs", []):
+            for what, pattern in STRAY.items():
+                found = pattern.search(_shown_text(output))
+                assert not found, f"{path.name}, cell {i} shows {what}: {found.group()!r}"
         figures = [o for o in cell.get("outputs", []) if any(t in o.get("data", {}) for t in FIGURE_TYPES)]
         if figures:
             assert WHAT_TO_LOOK_AT in _adjacent_markdown(nb, i), f"{path.name}, cell {i}: say what to look at"

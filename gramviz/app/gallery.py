@@ -257,5 +257,5 @@ def _draw_map(gallery: Gallery, method: str, connect: bool, seed: int):
     fig = embedding_map(emb, method=method, color=classes if by_class else None,
                         hover=[gallery.clip_caption(c) or gallery.clip_file(c) for c in rows], ids=[gallery.meta.ids[c] for c in rows],
                         connect=connect, seed=seed, max_points=MAP_CLIPS * len(emb))
-    fig.update_layout(height=640)
+    fig.update_layout(height=max(640, fig.layout.height or 0))  # a long class legend needs more
     return fig
