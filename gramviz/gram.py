@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from ._checks import check_matrix_inputs, check_vectors, compute_dtype
+from ._workspace import scratch, training_scratch
 
 __all__ = ["gram_matrix", "volume", "base_height", "volume_matrix", "base_height_matrix"]
 
@@ -222,13 +223,15 @@ class _ScaledHeights(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, t: Tensor, scale: Tensor, *basis: Tensor) -> tuple[Tensor, Tensor | None]:
-        m = basis[0].shape[0]
-        q = torch.cat(basis)  # (k-1) M x D
-        coords = t @ q.T  # (N, (k-1) M): [c_1 | c_2 | ...]
+        # one (N, M) product per basis vector rather than one (N, (k-1) M): buffers of the size
+        # of the output, which the allocator reuses from step to step instead of mapping afresh
+        shape = (t.shape[0], basis[0].shape[0])
+        coords = [torch.mm(t, q.T, out=training_scratch(ctx, f"coordinates {p}", shape, t.dtype, t.device))
+                  for p, q in enumerate(basis)]  # c_p (N, M)
         t_sq = (t * t).sum(-1, keepdim=True)  # (N, 1)
-        h = torch.addcmul(t_sq, coords[:, :m], coords[:, :m], value=-1)
-        for p in range(1, len(basis)):
-            c = coords[:, p * m : (p + 1) * m]
+        h = torch.addcmul(t_sq, coords[0], coords[0], value=-1,
+                          out=training_scratch(ctx, "heights", shape, t.dtype, t.device))
+        for c in coords[1:]:
             h.addcmul_(c, c, value=-1)
         # In precision eps, h^2 carries an absolute error ~ eps |t|^2 (half the digits at h = 0).
         threshold = torch.finfo(t.dtype).eps ** (1.0 / 3.0) * t_sq
@@ -239,17 +242,19 @@ class _ScaledHeights(torch.autograd.Function):
             small = h <= threshold
             h.clamp_(min=0)
         out = h.sqrt_().mul_(scale)  # in place: h is recovered as out / scale when needed
-        ctx.save_for_backward(t, scale, out, q, coords, small)
+        ctx.save_for_backward(t, scale, out, small, *basis, *coords)
         return out, small
 
     @staticmethod
     def backward(ctx, grad: Tensor, _grad_small: None) -> tuple[Tensor | None, ...]:
-        t, scale, out, q, coords, small = ctx.saved_tensors
-        m = scale.shape[0]
+        t, scale, out, small, *rest = ctx.saved_tensors
+        basis, coords = rest[: len(rest) // 2], rest[len(rest) // 2 :]
         safe = scale != 0
+        h = scratch("heights backward", out.shape, out.dtype, out.device)  # (N, M), reused from call to call
+        w = scratch("height weights", out.shape, out.dtype, out.device)
         # a zero scale (a degenerate candidate) has h = 0 here; nothing depends on it
-        h = out * torch.where(safe, 1 / torch.where(safe, scale, 1), 0)  # (N, M)
-        w = (grad * scale).div_(h)  # d out / d h^2 terms, (N, M)
+        torch.mul(out, torch.where(safe, 1 / torch.where(safe, scale, 1), 0), out=h)
+        torch.mul(grad, scale, out=w).div_(h)  # d out / d h^2 terms, (N, M)
         if small is not None:
             w.masked_fill_(small, 0)
         if ctx.any_zero_scale:
@@ -258,9 +263,9 @@ class _ScaledHeights(torch.autograd.Function):
         wc = h  # reuse the buffer for w * c_p, one p at a time
         grad_t = w.sum(1, keepdim=True) * t
         grad_q = []
-        for p in range(coords.shape[1] // m):
-            torch.mul(w, coords[:, p * m : (p + 1) * m], out=wc)
-            grad_t.addmm_(wc, q[p * m : (p + 1) * m], alpha=-1)
+        for q, c in zip(basis, coords):
+            torch.mul(w, c, out=wc)
+            grad_t.addmm_(wc, q, alpha=-1)
             grad_q.append((wc.T @ t).neg_())
         return (grad_t, grad_scale, *grad_q)
 

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ._checks import check_matrix_inputs, compute_dtype
+from ._workspace import scratch, training_scratch
 from .distributed import gather_with_grad, is_distributed
 from .gram import _base_height_matrix
 from .scores import cosine_matrix, get_measure
@@ -40,7 +41,8 @@ class _SmoothedCrossEntropy(torch.autograd.Function):
         saved, losses = [], []
         for dim in dims:
             peak = logits.amax(dim, keepdim=True)
-            expd = (logits - peak).exp_()
+            buffer = training_scratch(ctx, f"softmax {dim}", logits.shape, logits.dtype, logits.device)
+            expd = torch.sub(logits, peak, out=buffer).exp_()
             total = expd.sum(dim, keepdim=True)
             lse = (peak + total.log()).squeeze(dim)  # one log-sum-exp per query
             picked = logits.gather(dim, targets.unsqueeze(dim)).squeeze(dim)
@@ -59,7 +61,12 @@ class _SmoothedCrossEntropy(torch.autograd.Function):
         offset = sum(-g * eps / (n * saved[2 * i].shape[dim]) for i, (g, dim) in enumerate(zip(grads, ctx.dims)))
         for i, (g, dim) in enumerate(zip(grads, ctx.dims)):
             expd, total = saved[2 * i], saved[2 * i + 1]
-            out = torch.addcmul(offset, expd, g / (n * total)) if out is None else out.addcmul_(expd, g / (n * total))
+            if out is None:
+                buffer = scratch("logit gradient", expd.shape, expd.dtype, expd.device)
+                out = torch.mul(expd, g / (n * total), out=buffer)
+                out.add_(offset)
+            else:
+                out.addcmul_(expd, g / (n * total))
             hit = (-(1 - eps) * g / n).expand(n).to(out.dtype).unsqueeze(dim)
             out.scatter_add_(dim, targets.unsqueeze(dim), hit)
         return (out, None, None, *(None for _ in ctx.dims))

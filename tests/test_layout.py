@@ -16,7 +16,7 @@ MAX_FILE_LINES, MAX_FUNCTION_LINES = 400, 60
 
 # Bottom to top; a module may import its own layer and those below it, never one above.
 LAYERS = (
-    ("core", ("_checks", "_version", "modalities", "gram", "scores", "losses", "metrics", "distributed")),
+    ("core", ("_checks", "_version", "_workspace", "modalities", "gram", "scores", "losses", "metrics", "distributed")),
     ("data and models", ("media", "features", "datasets", "cache", "embeddings", "world", "models")),
     ("training and evaluation", ("training", "evaluation", "clip_index", "search", "analysis", "experiment")),
     ("figures", ("viz",)),

@@ -131,3 +131,34 @@ def test_losses_under_bfloat16_autocast_stay_close_to_float32(cls):
     assert got.dtype == torch.float32 and abs(got.item() - want) < 0.05 * want
     got.backward()
     assert all(torch.isfinite(v.grad).all() for v in x)
+
+
+def test_reused_buffers_never_serve_two_live_graphs():
+    """The GRAM loss keeps its large matrices from call to call (gramviz._workspace): two losses
+    whose graphs are alive at once, a graph kept for a second backward pass, and a kept output
+    must all give the gradients of independent computations."""
+    import gramviz
+
+    g = torch.Generator().manual_seed(3)
+
+    def batch():
+        return [torch.nn.functional.normalize(torch.randn(6, 5, generator=g, dtype=torch.float64), dim=-1)
+                .requires_grad_() for _ in range(3)]
+
+    def alone(xs):
+        ys = [x.detach().clone().requires_grad_() for x in xs]
+        gramviz.GRAMLoss()(*ys).backward()
+        return [y.grad for y in ys]
+
+    a, b = batch(), batch()
+    expected_a, expected_b = alone(a), alone(b)
+    loss_fn = gramviz.GRAMLoss()
+    la, lb = loss_fn(*a), loss_fn(*b)  # both graphs alive: the second may not reuse the first's memory
+    lb.backward(retain_graph=True)
+    la.backward()
+    assert all(torch.allclose(x.grad, e, atol=1e-12) for x, e in zip(a, expected_a))
+    assert all(torch.allclose(x.grad, e, atol=1e-12) for x, e in zip(b, expected_b))
+    for x in b:
+        x.grad = None
+    lb.backward()  # the retained graph again, after other calls used the buffers
+    assert all(torch.allclose(x.grad, e, atol=1e-12) for x, e in zip(b, expected_b))
