@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 EXTRAS := viz,app,notebooks,hf,dev
 
-.PHONY: setup test demo lab bench bench-search bench-backbones gallery train-default results constraints mutations clean
+.PHONY: setup test demo lab bench bench-search bench-backbones bench-train gallery train-default results constraints mutations clean
 
 setup: $(STAMP)
 
@@ -45,6 +45,10 @@ bench-search: $(STAMP)
 # GRAM heads on frozen backbones: head training from stored features, the one-time backbone pass
 bench-backbones: $(STAMP)
 	$(PY) benchmarks/bench_backbones.py
+
+# Training throughput (clips/s): world-small from the decoded cache, and a ViT-B/32-sized model
+bench-train: $(STAMP)
+	$(PY) benchmarks/bench_train.py
 
 # docs/gallery: every figure of gramviz.viz as offline HTML plus a PNG screenshot (needs Chromium)
 gallery: $(STAMP)

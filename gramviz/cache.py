@@ -260,19 +260,35 @@ class CachedClipDataset(Dataset):
     def __len__(self) -> int:
         return len(self.clips)
 
+    def _shard(self, path: Path) -> tuple[Any, set[str]]:
+        """The open shard and its keys, opened once per process (DataLoader workers open their own)."""
+        from safetensors import safe_open
+
+        pid = os.getpid()
+        if getattr(self, "_open_pid", None) != pid:
+            self._open_pid, self._open = pid, {}
+        if path not in self._open:
+            f = safe_open(str(path), framework="pt")
+            self._open[path] = (f, set(f.keys()))
+        return self._open[path]
+
     def _tensors(self, index: int) -> dict[str, Tensor]:
-        from safetensors import SafetensorError, safe_open
+        from safetensors import SafetensorError
 
         path = self.cache_dir / self.index["shards"][index // self.index["shard_size"]]
         out = {}
         try:
-            with safe_open(str(path), framework="pt") as f:
-                for m in MEDIA:
-                    if f"{index}/{m}" in f.keys():
-                        out[m] = f.get_tensor(f"{index}/{m}")
+            f, keys = self._shard(path)
+            for m in MEDIA:
+                if f"{index}/{m}" in keys:
+                    out[m] = f.get_tensor(f"{index}/{m}")
         except (OSError, SafetensorError) as e:
             raise CacheError(f"{path}: cannot read this cache shard ({e}); rebuild the cache") from e
         return out
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled for DataLoader workers without the open shards (each worker opens its own)."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("_open", "_open_pid")}
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         if not -len(self) <= index < len(self):

@@ -276,11 +276,11 @@ def _train_epoch(run: _Run, at: _Position, log: JsonlLog, bar: tqdm, clock: _Clo
         at.step, at.batch = at.step + 1, at.batch + 1
         clock.clips += cfg.batch_size * run.world
         bar.update()
-        bar.set_postfix(loss=f"{terms['loss'].item():.4f}", temp=f"{terms['temperature'].item():.4f}")
-        if at.step % cfg.log_every == 0:
+        if at.step % cfg.log_every == 0:  # the only host synchronisation of a step: once per log interval
             clock.lap()
             record = {"step": at.step, "epoch": at.epoch + at.batch / run.steps_per_epoch, "lr": lr,
                       "grad_norm": float(grad_norm), **mean_terms(terms)}
+            bar.set_postfix(loss=f"{record['loss']:.4f}", temp=f"{record['temperature']:.4f}")
             log.write({**record, "clips_per_s": clock.clips_per_s()})
         if cfg.checkpoint_every and at.step % cfg.checkpoint_every == 0:
             _checkpoint(run, at, log)
