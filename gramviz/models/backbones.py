@@ -24,7 +24,6 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
 __all__ = ["Backbone", "BackboneError", "ImageSpec", "PretrainedTokenizer", "Tower", "check_local"]
@@ -229,8 +228,3 @@ def check_local(backbone: Backbone, path: str) -> None:
     looks_local = path.startswith(("/", "./", "../", "~")) or Path(path).suffix in (".bin", ".pt", ".safetensors")
     if looks_local and not Path(path).expanduser().exists():
         raise BackboneError(f"backbone {backbone.label}: no local directory or file {path}")
-
-
-def default_dtype_of(module: nn.Module) -> torch.dtype:
-    """The floating dtype of a module's first parameter (float32 without any)."""
-    return next((p.dtype for p in module.parameters() if p.is_floating_point()), torch.float32)
