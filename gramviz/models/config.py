@@ -12,7 +12,10 @@ from ..modalities import (
 )
 from .backbones import Backbone
 
-__all__ = ["MODALITIES", "ModelConfig", "clip_settings"]
+__all__ = ["HEADS", "MODALITIES", "TEMPORAL", "ModelConfig", "clip_settings"]
+
+HEADS = ("linear", "mlp")  # the head on a backbone
+TEMPORAL = ("mean", "transformer")  # how a video backbone's frame features are pooled
 
 
 @dataclass(frozen=True)
@@ -90,8 +93,8 @@ class ModelConfig:
         if set(self.backbones) - set(self.modalities):
             raise ValueError(f"ModelConfig: backbones for {sorted(set(self.backbones) - set(self.modalities))} "
                              f"are not among modalities {self.modalities}")
-        if self.head not in ("linear", "mlp") or self.temporal not in ("mean", "transformer"):
-            raise ValueError(f"ModelConfig: head must be 'linear' or 'mlp' and temporal 'mean' or 'transformer', "
+        if self.head not in HEADS or self.temporal not in TEMPORAL:
+            raise ValueError(f"ModelConfig: head must be one of {HEADS} and temporal one of {TEMPORAL}, "
                              f"got {self.head!r}, {self.temporal!r}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"ModelConfig: dropout must lie in [0, 1), got {self.dropout}")

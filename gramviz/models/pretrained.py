@@ -27,17 +27,12 @@ from .preprocess import frame_indices, prepare_text
 from .towers import load_tower
 
 __all__ = [
-    "HEADS",
-    "TEMPORAL",
     "BackboneEncoder",
     "TowerFeatures",
     "audio_for_tower",
     "backbone_encoders",
     "frames_for_tower",
 ]
-
-HEADS = ("linear", "mlp")
-TEMPORAL = ("mean", "transformer")
 
 
 class TowerFeatures:
@@ -133,8 +128,6 @@ class BackboneEncoder(nn.Module):
 
     def __init__(self, modality: str, tower: Tower, config: ModelConfig) -> None:
         super().__init__()
-        if config.head not in HEADS or config.temporal not in TEMPORAL:
-            raise ValueError(f"head must be one of {HEADS} and temporal one of {TEMPORAL}")
         self.modality, self.tower = modality, tower
         self.temporal = TemporalPool(tower.width, config.num_frames, config.temporal) if modality == "video" else None
         self.head = _head(tower.width, config.embed_dim, config.head)
