@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..gram import unit_and_length
 from ..modalities import MEDIA
 from .config import ModelConfig
 from .dam import DAMHead, ModalityTokens
@@ -154,10 +155,10 @@ class GRAMModel(nn.Module):
         """
         inputs = self.prepare(batch)
         if not return_tokens:
-            return {m: F.normalize(self.encoders[m](x), dim=-1) for m, x in inputs.items()}
+            return {m: unit_and_length(self.encoders[m](x))[0] for m, x in inputs.items()}
         tokens = self._tokens(inputs)
         pooled = {m: self.encoders[m].pool(tokens[m], tokens.masks.get(m)) for m in tokens}
-        return {m: F.normalize(z, dim=-1) for m, z in pooled.items()}, tokens
+        return {m: unit_and_length(z)[0] for m, z in pooled.items()}, tokens
 
     def forward(self, batch: Mapping[str, Any], return_tokens: bool = False):
         """Same as `encode`; calling the module itself keeps wrappers such as DDP in the loop."""

@@ -118,9 +118,11 @@ class FeatureClips(Dataset):
     def __getitem__(self, indices: Sequence[int]) -> dict[str, Any]:
         idx = torch.as_tensor(indices, dtype=torch.long)
         f = self.features
-        batch: dict[str, Any] = {"index": idx, "caption_start": f["caption_start"][idx],
-                                 "caption_count": f["caption_count"][idx], "caption_features": f.get(TEXT)}
-        batch.update({m: f[m][idx] for m in MEDIA if m in f})
+        # index_select: one copy per row, several times faster than advanced indexing on a CPU
+        batch: dict[str, Any] = {"index": idx, "caption_start": f["caption_start"].index_select(0, idx),
+                                 "caption_count": f["caption_count"].index_select(0, idx),
+                                 "caption_features": f.get(TEXT)}
+        batch.update({m: f[m].index_select(0, idx) for m in MEDIA if m in f})
         return batch
 
 
@@ -130,7 +132,7 @@ def feature_batch(batch: dict[str, Any], draws: Tensor, modalities: Sequence[str
     out: dict[str, Any] = {}
     if TEXT in modalities:
         rows = batch["caption_start"] + draws[batch["index"]] % batch["caption_count"]
-        out[TEXT] = TowerFeatures(batch["caption_features"][rows].to(device, non_blocking=True))
+        out[TEXT] = TowerFeatures(batch["caption_features"].index_select(0, rows).to(device, non_blocking=True))
     for m in MEDIA:
         if m in modalities:
             out[m] = TowerFeatures(batch[m].to(device, non_blocking=True))
