@@ -131,3 +131,32 @@ def test_the_hub_configs_parse_and_name_their_towers(name):
     cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / f"{name}.toml")
     assert cfg.backbones["video"] == {"source": "hf", "name": "openai/clip-vit-base-patch32", "tower": "vision"}
     assert cfg.backbones["audio"]["name"] == "laion/clap-htsat-unfused" and cfg.model["embed_dim"] == 512
+
+
+def test_bf16_mixed_precision_on_the_cpu_trains_the_heads_in_bf16(world, tmp_path):
+    from gramviz.training.loop import train_step
+    from gramviz.training.setup import amp_dtype
+
+    cpu = torch.device("cpu")
+    assert amp_dtype(config(world, tmp_path / "a"), cpu) is None  # "auto": off on a CPU
+    assert amp_dtype(config(world, tmp_path / "b", amp="bf16"), cpu) is torch.bfloat16
+    assert amp_dtype(config(world, tmp_path / "c", amp="bf16", dtype="float64"), cpu) is None
+    full = train(config(world, tmp_path / "fp32", cache_dir=str(tmp_path / "cache")))
+    mixed = train(config(world, tmp_path / "bf16", amp="bf16", cache_dir=str(tmp_path / "cache")))
+    assert json.loads((tmp_path / "bf16" / "final" / "card.json").read_text())["training"]["amp"] == "bfloat16"
+    # bf16 products round to about 3 significant digits: the same losses to that precision, not exactly
+    reference, got = losses(tmp_path / "fp32"), losses(tmp_path / "bf16")
+    assert got == pytest.approx(reference, rel=2e-2) and got != reference
+    assert all(p.dtype == torch.float32 for p in mixed.model.parameters())
+    # inside the step the heads run in bf16 and the loss in float32
+    seen = {}
+    head = mixed.model.encoders["audio"].head
+    handle = head.register_forward_hook(lambda m, i, o: seen.update(head=o.dtype))  # returns None: output kept
+    cfg = config(world, tmp_path / "unused", amp="bf16")
+    objective = GRAMObjective(mixed.model, cfg)
+    optimizer, scaler = build_optimizer(objective, cfg), torch.amp.GradScaler("cpu", enabled=False)
+    inputs = {"text": ["a red ball bounces"] * 4, "video": torch.rand(4, 8, 3, 32, 32), "audio": torch.randn(4, 16000)}
+    terms, norm = train_step(objective, objective, optimizer, scaler, inputs, torch.bfloat16, 1.0)
+    handle.remove()
+    assert seen["head"] is torch.bfloat16 and terms["loss"].dtype is torch.float32 and bool(torch.isfinite(norm))
+    assert full.model is not mixed.model

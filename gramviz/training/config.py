@@ -63,7 +63,7 @@ class TrainConfig:
     label_smoothing: float = 0.1  # label smoothing of the contrastive cross-entropy
     seed: int = 0  # seeds weights, data order, caption draws and every RNG
     device: str = "auto"  # "auto" (cuda if available), "cpu", "cuda", "cuda:1", ...
-    amp: str = "auto"  # "auto" (bf16 on CUDA if supported, else fp16; off on CPU), "bf16", "fp16", "off"
+    amp: str = "auto"  # "auto" (CUDA: bf16 if supported, else fp16; CPU: off), "bf16" (CUDA or CPU), "fp16", "off"
     dtype: str = "float32"  # parameter dtype: "float32", or "float64" for exact comparisons in tests
     eval_every: int = 1  # evaluate on val_data every this many epochs (and after the last); 0: never
     checkpoint_every: int = 0  # also checkpoint every this many steps (0: at epoch ends only)

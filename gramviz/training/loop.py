@@ -90,8 +90,10 @@ def train_step(forward: nn.Module, objective: nn.Module, optimizer: torch.optim.
                scaler: torch.amp.GradScaler, inputs: dict[str, Any], autocast: torch.dtype | None,
                grad_clip: float) -> tuple[dict[str, Tensor], Tensor]:
     """One optimizer step (AMP, loss scaling, clipping); returns the loss terms and the gradient norm.
-    ``forward`` is the DDP wrapper when there is one, ``objective`` the module it wraps."""
-    with torch.autocast("cuda", dtype=autocast) if autocast else contextlib.nullcontext():  # AMP: CUDA only
+    ``forward`` is the DDP wrapper when there is one, ``objective`` the module it wraps; ``autocast``
+    the mixed-precision dtype on the parameters' device (CUDA, or bf16 on a CPU), None for none."""
+    device = next(objective.parameters()).device.type
+    with torch.autocast(device, dtype=autocast) if autocast else contextlib.nullcontext():
         terms = forward(inputs)
     scaler.scale(terms["loss"]).backward()
     scaler.unscale_(optimizer)  # clip the true gradients (a no-op without fp16 loss scaling)

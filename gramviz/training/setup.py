@@ -21,9 +21,13 @@ __all__ = ["amp_dtype", "build_model", "build_optimizer", "build_tokenizer", "ge
 
 
 def amp_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype: bf16 where the GPU supports it, else fp16; None (off) on the CPU."""
-    if device.type != "cuda" or cfg.amp == "off" or cfg.dtype == "float64":
+    """The autocast dtype: on CUDA bf16 where the GPU supports it, else fp16; on the CPU only an
+    explicit ``amp = "bf16"`` (fast where the CPU has bf16 matrix units, e.g. AVX512-BF16 or AMX),
+    otherwise None (off). The losses always compute in float32."""
+    if cfg.amp == "off" or cfg.dtype == "float64":
         return None
+    if device.type != "cuda":
+        return torch.bfloat16 if device.type == "cpu" and cfg.amp == "bf16" else None
     if cfg.amp == "auto":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return {"bf16": torch.bfloat16, "fp16": torch.float16}[cfg.amp]
