@@ -14,7 +14,7 @@ from .gram import base_height, base_height_matrix, gram_matrix, volume, volume_m
 from .losses import ContrastiveLoss, FusedInfoNCELoss, GRAMLoss, PairwiseInfoNCELoss
 from .media import Clip, MediaError, read_clip
 from .metrics import confusion_matrix, relevance_matrix, retrieval_metrics, retrieval_ranks, topk_accuracy
-from .models import Backbone, GRAMModel, ModelConfig, ModelLoadError, load_model, pretrained_model
+from .models import Backbone, GRAMModel, ModelConfig, ModelLoadError, convert_gram, load_model, pretrained_model
 from .scores import MEASURES, cosine_matrix, score_matrix
 
 
@@ -48,6 +48,7 @@ __all__ = [
     "build_cache",
     "collate_clips",
     "confusion_matrix",
+    "convert_gram",
     "cosine_matrix",
     "gram_matrix",
     "load_embeddings",

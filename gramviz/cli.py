@@ -108,6 +108,8 @@ def _add_model_and_data(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, help="a folder with captions.jsonl, or a .jsonl/.csv/.json annotation file")
     p.add_argument("--batch-size", type=int, default=64, help="clips per batch (default 64)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda when available)")
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"],
+                   help="the weights' type once loaded (bfloat16: half the memory, e.g. for an official GRAM model)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -137,7 +139,8 @@ def _load_model_and_data(args: argparse.Namespace):
 
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be a positive integer, got {args.batch_size}")
-    model = load_model(args.model, device=args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model = load_model(args.model, device=args.device or ("cuda" if torch.cuda.is_available() else "cpu"),
+                       dtype=getattr(torch, args.dtype))
     return model, open_dataset(args.data, model)
 
 
@@ -233,7 +236,54 @@ def _run_demo(args: argparse.Namespace) -> int:
     return run(args)
 
 
-_SUBCOMMANDS = (_add_world, _add_train, _add_eval, _add_embed, _add_experiment, _add_demo)
+def _setting(text: str) -> tuple[str, object]:
+    import json
+
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    try:
+        return name, json.loads(value)
+    except json.JSONDecodeError:
+        raise argparse.ArgumentTypeError(f"{text!r}: the value must be JSON (800, true, false)") from None
+
+
+def _add_convert_gram(subparsers) -> None:
+    p = subparsers.add_parser(
+        "convert-gram",
+        help="convert an official GRAM checkpoint folder (ckpt/, log/hps.json) into a gramviz model folder",
+        description="Read the highest ckpt/model_step_N.pt of DIR (weights only, never code) and log/hps.json, map "
+        "every key, check that no required tensor is missing, and write a gramviz model folder OUT (safetensors, "
+        "config.json with the architecture, BERT's tokenizer, card.json naming the source and its sha256). "
+        "gramviz.load_model(OUT), gramviz eval/embed/demo --model OUT then use it.",
+    )
+    p.add_argument("directory", metavar="DIR", help="the official model folder (ckpt/model_step_N.pt, log/hps.json)")
+    p.add_argument("--out", required=True, help="the gramviz model folder to write (replaced if it exists)")
+    p.add_argument("--tokenizer", default="bert-base-uncased", metavar="NAME_OR_DIR",
+                   help="BERT's tokenizer, not part of GRAM's download: a folder with vocab.txt or tokenizer files, "
+                   "or a hub name (default bert-base-uncased)")
+    p.add_argument("--frames", default="evaluation", choices=["evaluation", "inference"],
+                   help="frames per clip: evaluation (8, GRAM's benchmark; default) or inference (2, its example)")
+    p.add_argument("--vision-head-width", type=int, default=88, metavar="N",
+                   help="EVA's attention head width (default 88, EVA01-CLIP-g/14; no tensor shape records it)")
+    p.add_argument("--text-heads", type=int, default=12, metavar="N",
+                   help="BERT's attention heads (default 12, BERT-base; no tensor shape records them)")
+    p.add_argument("--beats", type=_setting, action="append", default=[], metavar="NAME=VALUE",
+                   help="a BEATs setting without a shape, replacing BEATs iter3+'s (repeatable), e.g. max_distance=800")
+    p.set_defaults(func=_run_convert_gram)
+
+
+def _run_convert_gram(args: argparse.Namespace) -> int:
+    from .models import convert_gram
+
+    out = convert_gram(args.directory, args.out, tokenizer=args.tokenizer, frames=args.frames,
+                       vision_head_width=args.vision_head_width, text_heads=args.text_heads,
+                       beats=dict(args.beats), command=args.command_line)
+    print(f"wrote {out} (load it with gramviz.load_model({str(out)!r}) or --model {out})")
+    return 0
+
+
+_SUBCOMMANDS = (_add_world, _add_train, _add_eval, _add_embed, _add_experiment, _add_demo, _add_convert_gram)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,6 +11,7 @@ from ..modalities import (
     MODALITIES,  # the built-in encoders know these; the first one present is the anchor
 )
 from .backbones import Backbone
+from .gram_official.config import OfficialConfig
 
 __all__ = ["HEADS", "MODALITIES", "TEMPORAL", "ModelConfig", "clip_settings"]
 
@@ -45,6 +46,10 @@ class ModelConfig:
             preprocessing is the backbone's own (text_*, video_width, audio_width, n_mels unused).
         head: the head on a backbone: ``"linear"`` or ``"mlp"``.
         temporal: how a video backbone's frame features are pooled: ``"mean"`` or ``"transformer"``.
+        official: the architecture of a converted official GRAM checkpoint
+            (`gramviz.models.gram_official.OfficialConfig` fields; ``gramviz convert-gram`` writes
+            it); empty for gramviz's own models. Such a model holds EVA, BEATs and BERT towers with
+            GRAM's heads and preprocessing; the fields above that this fixes must agree with it.
 
     Example:
         >>> ModelConfig.from_dict(ModelConfig(embed_dim=64).to_dict()).embed_dim
@@ -71,12 +76,15 @@ class ModelConfig:
     backbones: dict[str, dict[str, Any]] = field(default_factory=dict)
     head: str = "linear"
     temporal: str = "mean"
+    official: dict[str, Any] = field(default_factory=dict)
 
     __hash__ = None  # a dict field: configs compare by value and are not hashed
     def __post_init__(self) -> None:
         object.__setattr__(self, "modalities", tuple(str(m) for m in self.modalities))
         object.__setattr__(self, "frame_size", tuple(int(s) for s in self.frame_size))
         object.__setattr__(self, "backbones", {str(m): Backbone.from_dict(b).to_dict() for m, b in self.backbones.items()})
+        if self.official:
+            object.__setattr__(self, "official", OfficialConfig.from_dict(self.official).to_dict())
         self._check()
 
     def _check(self) -> None:
@@ -98,6 +106,8 @@ class ModelConfig:
                              f"got {self.head!r}, {self.temporal!r}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"ModelConfig: dropout must lie in [0, 1), got {self.dropout}")
+        if self.official:
+            OfficialConfig.from_dict(self.official).check_model_config(self)
 
     @property
     def audio_samples(self) -> int:
@@ -109,10 +119,13 @@ class ModelConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly fields (tuples as lists)."""
+        """JSON-friendly fields (tuples as lists; ``official`` only when set, so that the configs and
+        fingerprints of gramviz's own models stay as they were)."""
         d = asdict(self)
         d["modalities"] = list(self.modalities)
         d["frame_size"] = list(self.frame_size)
+        if not self.official:
+            del d["official"]
         return d
 
     @classmethod

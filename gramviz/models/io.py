@@ -126,14 +126,19 @@ def write_weights(tensors: Mapping[str, torch.Tensor], path: Path, metadata: Map
     save_file(out, str(path), metadata=meta)
 
 
-def read_weights(path: Path) -> dict[str, torch.Tensor]:
-    """The tensors of a file `write_weights` wrote, aliases expanded."""
+def read_weights(path: Path, dtype: torch.dtype | None = None, keep: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:
+    """The tensors of a file `write_weights` wrote, aliases expanded; floating-point tensors cast to
+    ``dtype`` one by one as they are read (None: as stored), except those whose names start with a
+    prefix in ``keep``."""
     from safetensors import safe_open
-    from safetensors.torch import load_file
 
-    tensors = load_file(str(path))
+    tensors = {}
     with safe_open(str(path), framework="pt") as f:
         aliases = json.loads((f.metadata() or {}).get("aliases", "{}"))
+        for name in f.keys():
+            t = f.get_tensor(name)
+            cast = dtype is not None and t.is_floating_point() and not name.startswith(keep)
+            tensors[name] = t.to(dtype) if cast else t
     tensors.update({alias: tensors[name] for alias, name in aliases.items()})
     return tensors
 
@@ -169,6 +174,10 @@ def save_pretrained(model: nn.Module, directory: str | Path, card: Mapping[str, 
     tokenizer = model.tokenizer if isinstance(model.tokenizer, Tokenizer) else None  # a backbone brings its own
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     try:
+        if getattr(model.config, "official", None) and model.tokenizer is not None:  # BERT's files, in the folder
+            from .gram_official.model import save_tokenizer
+
+            save_tokenizer(model.tokenizer, tmp)
         write_weights(trained_state(model), tmp / WEIGHTS, {"format": "pt", "library": "gramviz"})
         _write_json(tmp / CONFIG, model.config.to_dict())
         _write_json(tmp / TOKENIZER, tokenizer.to_dict() if tokenizer is not None else None)

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from .backbones import BackboneError
+from .gram_official.model import FLOAT32_PARTS, assign_weights, meta_encoders, read_tokenizer
 from .io import MODEL_FILES, WEIGHTS, ModelLoadError, check_weights, read_parts, read_weights, refuse_pickles, resolve
 from .model import GRAMModel
 
@@ -16,7 +17,8 @@ __all__ = ["load_model"]
 
 
 def load_model(
-    name_or_dir: str | Path, device: str | torch.device = "cpu", encoders: Mapping[str, nn.Module] | None = None
+    name_or_dir: str | Path, device: str | torch.device = "cpu", encoders: Mapping[str, nn.Module] | None = None,
+    dtype: torch.dtype | None = None,
 ) -> GRAMModel:
     """Load a `GRAMModel` from a directory written by ``save_pretrained`` or a bundled name.
 
@@ -24,9 +26,15 @@ def load_model(
         name_or_dir: a model directory, or the name of a bundled model (`bundled_models`).
         device: where to put the model.
         encoders: the same custom encoder modules the model was built with, if any.
+        dtype: the floating-point type of the weights (e.g. ``torch.bfloat16``, half the memory);
+            None: as stored (float32).
 
     A model on pretrained backbones rebuilds each tower from its reference in ``config.json``
     (a local directory, or the hub) and then loads the trained weights (heads, unfrozen blocks).
+    A converted official GRAM model (``gramviz convert-gram``) is built without memory and takes
+    the stored tensors themselves, cast to ``dtype`` one by one: loading needs about one copy of
+    its weights. Its BEATs audio tower stays in float32 (its attention multiplies rounding errors
+    by 32: bfloat16 changes its embeddings beyond use), and its embeddings come out in float32.
 
     Returns:
         The model in evaluation mode, its card in ``model.card``.
@@ -51,17 +59,34 @@ def load_model(
         raise ModelLoadError(
             f"{directory / WEIGHTS}: missing the weights (a model directory holds {', '.join(MODEL_FILES)})"
         )
+    official = bool(config.official) and not encoders
+    model = _build(directory, config, tokenizer, encoders, official)
     try:
-        model = GRAMModel(config, tokenizer, encoders)
+        weights = read_weights(directory / WEIGHTS, dtype, keep=FLOAT32_PARTS if official else ())
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ModelLoadError(f"{directory / WEIGHTS}: unreadable safetensors file ({e})") from e
+    check_weights(weights, model.trained_state_dict(), directory / WEIGHTS)
+    if official:
+        assign_weights(model, weights)
+    else:
+        model.load_state_dict(weights, strict=not config.backbones)
+        if dtype is not None:
+            model.to(dtype)
+    model.card = card
+    return model.to(device).eval()
+
+
+def _build(directory: Path, config, tokenizer, encoders, official: bool) -> GRAMModel:
+    """The model a directory describes, before its weights (an official GRAM model on the meta device)."""
+    if official:
+        try:
+            tokenizer = read_tokenizer(directory, config)
+        except ValueError as e:
+            raise ModelLoadError(str(e)) from e
+        encoders = meta_encoders(config, tokenizer)
+    try:
+        return GRAMModel(config, tokenizer, encoders)
     except BackboneError as e:
         raise ModelLoadError(f"{directory}: {e}") from e
     except ValueError as e:
         raise ModelLoadError(f"{directory}: config.json and tokenizer.json disagree ({e})") from e
-    try:
-        weights = read_weights(directory / WEIGHTS)
-    except (SafetensorError, OSError, ValueError) as e:
-        raise ModelLoadError(f"{directory / WEIGHTS}: unreadable safetensors file ({e})") from e
-    check_weights(weights, model.trained_state_dict(), directory / WEIGHTS)
-    model.load_state_dict(weights, strict=not config.backbones)
-    model.card = card
-    return model.to(device).eval()

@@ -16,6 +16,7 @@ from ..modalities import MEDIA
 from .config import ModelConfig
 from .dam import DAMHead, ModalityTokens
 from .encoders import build_encoder
+from .gram_official.towers import Prepared, official_encoders, read_clip_inputs
 from .inference import inference
 from .io import save_pretrained, trained_state
 from .preprocess import prepare
@@ -44,6 +45,10 @@ class GRAMModel(nn.Module):
     The modalities that ``config.backbones`` names get a `BackboneEncoder`: a pretrained tower
     (Hugging Face or open_clip), its own preprocessing, and a trainable head
     (`gramviz.pretrained_model` builds such a model); a text backbone brings its tokenizer.
+
+    A config with ``official`` set (a converted official GRAM checkpoint, ``gramviz convert-gram``)
+    gets GRAM's own EVA, BEATs and BERT encoders with GRAM's preprocessing
+    (`gramviz.models.gram_official`); ``tokenizer`` is then BERT's.
 
     Args:
         config: sizes and preprocessing; ``vocab_size`` 0 is filled in from ``tokenizer``.
@@ -79,6 +84,8 @@ class GRAMModel(nn.Module):
             encoders.update(backbone_encoders(config, skip=encoders))
             if tokenizer is None and isinstance(encoders.get("text"), BackboneEncoder):
                 tokenizer = encoders["text"].tokenizer
+        if config.official:
+            encoders.update(official_encoders(config, tokenizer, skip=encoders))
         if isinstance(tokenizer, Tokenizer) and not isinstance(encoders.get("text"), BackboneEncoder):
             if config.vocab_size == 0:
                 config = config.replace(vocab_size=len(tokenizer))
@@ -204,6 +211,9 @@ class GRAMModel(nn.Module):
     ) -> dict[str, Tensor]:
         """Read clips with `gramviz.read_clip` and embed them, in evaluation mode.
 
+        A model whose media encoders read files themselves (``read_file``: an official GRAM model)
+        decodes each clip its own way instead (GRAM's frames and fbank: its exact path).
+
         Args:
             paths: video (or audio-only) files.
             audio_paths: optional separate audio file per clip (None entries: the clip's own track).
@@ -220,19 +230,28 @@ class GRAMModel(nn.Module):
             raise ValueError(f"encode_clip_files: {len(paths)} paths but {len(audio_paths)} audio paths")
         c = self.config
         out: dict[str, list[Tensor]] = {m: [] for m in MEDIA if m in c.modalities}
+        own = bool(out) and all(hasattr(self.encoders[m], "read_file") for m in out)
         for i in range(0, len(paths), batch_size):
-            clips = [read_clip(p, a, c.num_frames, c.frame_size, c.sample_rate, c.audio_seconds)
-                     for p, a in zip(paths[i : i + batch_size], audio_paths[i : i + batch_size])]
+            pairs = list(zip(paths[i : i + batch_size], audio_paths[i : i + batch_size]))
+            if own:
+                clips = [read_clip_inputs({m: self.encoders[m] for m in out}, p, a) for p, a in pairs]
+                for m in out:
+                    out[m].append(self._embed_present(m, [clip[m] for clip in clips], prepared=True))
+                continue
+            clips = [read_clip(p, a, c.num_frames, c.frame_size, c.sample_rate, c.audio_seconds) for p, a in pairs]
             for m in out:
                 out[m].append(self._embed_present(m, [getattr(clip, m) for clip in clips]))
         return {m: torch.cat(v) if v else torch.zeros(0, c.embed_dim, device=self.device) for m, v in out.items()}
 
-    def _embed_present(self, modality: str, values: list[Tensor | None]) -> Tensor:
-        """(N, D) embeddings of the non-None values, zero rows for the None ones."""
+    def _embed_present(self, modality: str, values: list[Tensor | None], prepared: bool = False) -> Tensor:
+        """(N, D) embeddings of the non-None values (encoder inputs already with ``prepared``), zero rows
+        for the None ones."""
         out = torch.zeros(len(values), self.config.embed_dim, device=self.device)
         present = [i for i, v in enumerate(values) if v is not None]
         if present:
-            if modality == "audio":
+            if prepared:
+                stacked = Prepared(torch.stack([values[i] for i in present]))
+            elif modality == "audio":
                 n = max(values[i].numel() for i in present)
                 stacked = torch.stack([F.pad(values[i], (0, n - values[i].numel())) for i in present])
             else:
