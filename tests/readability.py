@@ -196,7 +196,37 @@ def _figures() -> dict[str, Callable[[], object]]:
         "temperature_softmax": lambda: temperature_softmax(torch.tensor([0.2, 0.5, 0.9, 0.95]), target=0),
         "volume_separation": lambda: volume_separation(s["history"]),
         "study_comparison": lambda: study_comparison(_summary()),
+        "selection_map (classes, selection)": lambda: viz.selection_map(
+            _map(), color=s["classes"], selected=list(range(0, 120, 4)), hover=s["captions"]),
+        "selection_map (height)": lambda: viz.selection_map(_map(), color=_metrics().values["height"],
+                                                            color_name="height", dragmode="lasso"),
+        "clip_context": lambda: viz.clip_context(_metrics().values["base"], _metrics().values["height"], 7,
+                                                 ids=_metrics().ids),
+        "clip_context (no caption)": lambda: viz.clip_context(
+            _metrics().values["base"], torch.where(torch.arange(120) == 7, float("nan"), _metrics().values["height"]),
+            7, ids=_metrics().ids),
+        "comparison_scatter": lambda: viz.comparison_scatter(_comparison()),
     }
+
+
+@functools.lru_cache(maxsize=1)
+def _metrics():
+    from gramviz.exploration import clip_metrics
+
+    s = sample()
+    return clip_metrics(s["emb"], [f"clip-{i:03d}" for i in range(120)], captions=s["captions"], classes=s["classes"])
+
+
+@functools.lru_cache(maxsize=1)
+def _map() -> dict:
+    return _viz().project(sample()["emb"], method="pca")
+
+
+def _comparison():
+    from gramviz.exploration import clip_metrics, compare_metrics
+
+    before = clip_metrics(sample()["before"], _metrics().ids, captions=sample()["captions"])
+    return compare_metrics(_metrics(), before, names=("trained", "untrained"))
 
 
 def figures() -> dict[str, Callable[[], object]]:
