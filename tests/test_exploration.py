@@ -171,3 +171,22 @@ def test_export_reads_back(tmp_path):
     assert [json.loads(x) for x in lines] == rows
     with pytest.raises(ValueError, match=r"\.csv or a \.jsonl"):
         write_rows(rows, tmp_path / "sel.txt")
+
+
+def test_a_clip_without_audio_is_never_a_neighbour_nor_ranked():
+    emb, owner = _gallery(n=8, captions_per_clip=1)
+    emb["audio"] = emb["audio"].clone()
+    emb["audio"][3] = 0  # GRAM's "missing" row
+    m = clip_metrics(emb, [f"c{i}" for i in range(8)], owner, [f"a dog{'!' if i == 5 else ''} {i}" for i in range(8)])
+    assert 3 not in m.values["nearest"].tolist()[:3] + m.values["nearest"].tolist()[4:]
+    row = m.row(3)
+    assert all(row[k] is None for k in ("volume", "base", "height", "clip_rank", "cos_va", "nearest", "least_aligned"))
+    t, v, a = emb["text"], emb["video"], emb["audio"]
+    for c in (0, 5):  # brute-force rank among the complete clips only
+        vols = [_det_volume(t[c], v[j], a[j]) for j in range(8) if j != 3]
+        assert m.values["clip_rank"][c].item() == 1 + sum(x < _det_volume(t[c], v[c], a[c]) for x in vols)
+    assert 3 not in [j for j, _ in inspect_clip(emb, 0, owner, k=7).by_volume]
+    assert len(inspect_clip(emb, 0, owner, k=7).by_cosine) == 6
+    with pytest.raises(ValueError, match="lacks a video or an audio"):
+        inspect_clip(emb, 3, owner)
+    assert filter_clips(m, word="dog") == list(range(8)) and 3 not in filter_clips(m, worst=8, by="cos_va")

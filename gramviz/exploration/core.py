@@ -1,43 +1,23 @@
-"""What the exploration dashboard shows, as pure functions of (embeddings, metadata, selection).
-
-A gallery is ``{"text": (N, D), "video": (M, D), "audio": (M, D)}`` with text row i belonging to
-clip ``caption_clips[i]`` (`gramviz.embeddings.EmbeddingMetadata.text_clips`). The app's Explore tab,
-the notebook widget (`gramviz.viz.dashboard`) and the tests share these functions:
-
-* `clip_metrics`: one row per clip: the volume of (first caption, video, audio), its base and
-  height, the rank of the clip's own caption when the clip queries all captions, the rank of the
-  clip when its first caption queries all clips, the nearest other clip, the video-audio cosine
-  and the least aligned modality;
-* `clips_in_box`, `clips_in_lasso`, `filter_clips`: selections;
-* `inspect_clip`: one clip's Gram matrix, base and height, its nearest clips by volume and by
-  cosine side by side, and which modality lies farthest from the others' span;
-* `compare_metrics`: the same gallery under two models, the clips where they disagree most first;
-* `selection_rows`, `write_rows`: the table of a selection, and its CSV or JSONL export.
-
-Volumes are of unit vectors (embeddings are normalised first), so they lie in [0, 1]: 0 when the
-three are collinear (aligned), 1 when mutually orthogonal.
-"""
+"""Per-clip metrics, selections and one clip's inspection (see `gramviz.exploration`)."""
 
 from __future__ import annotations
 
-import csv
-import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .gram import base_height, volume_matrix
-from .gram import volume as tuple_volume
-from .metrics import retrieval_ranks
+from ..gram import base_height, volume_matrix
+from ..gram import volume as tuple_volume
+from ..metrics import retrieval_ranks
 
-__all__ = ["ClipInspection", "ClipMetrics", "Comparison", "ORDER", "clip_metrics", "clips_in_box",
-           "clips_in_lasso", "compare_metrics", "filter_clips", "inspect_clip", "selection_rows", "write_rows"]
+__all__ = ["ClipInspection", "ClipMetrics", "ORDER", "clip_metrics", "clips_in_box", "clips_in_lasso", "filter_clips",
+           "first_captions", "inspect_clip"]
 
 MEDIA_PAIR = ("video", "audio")
 # For each numeric column: True when a larger value means worse aligned (what "worst" sorts by)
@@ -81,20 +61,29 @@ def _clip_anchors(emb: dict[str, Tensor]) -> Tensor:
     return F.normalize(emb["video"] + emb["audio"], dim=-1)
 
 
-def _nearest_by_volume(emb: dict[str, Tensor], clips: Tensor, k: int) -> tuple[Tensor, Tensor]:
-    """(len(clips), k) nearest other clips by the volume of (clip anchor, video_j, audio_j), and the volumes."""
-    vol = volume_matrix(_clip_anchors(emb)[clips], emb["video"], emb["audio"])  # (C, M)
-    vol[torch.arange(len(clips)), clips] = math.inf
-    values, idx = vol.topk(min(k, vol.shape[1] - 1), dim=1, largest=False)
-    return idx, values
+def _complete(emb: dict[str, Tensor]) -> Tensor:
+    """(M,) clips with both a video and an audio embedding (a zero row is GRAM's "missing")."""
+    return (emb["video"].norm(dim=-1) > 0) & (emb["audio"].norm(dim=-1) > 0)
 
 
-def _nearest_by_cosine(emb: dict[str, Tensor], clips: Tensor, k: int) -> tuple[Tensor, Tensor]:
-    """(len(clips), k) nearest other clips by the mean of the video-video and audio-audio cosines."""
-    sim = sum(emb[m][clips] @ emb[m].T for m in MEDIA_PAIR) / len(MEDIA_PAIR)
-    sim[torch.arange(len(clips)), clips] = -math.inf
-    values, idx = sim.topk(min(k, sim.shape[1] - 1), dim=1)
-    return idx, values
+def _nearest(emb: dict[str, Tensor], clips: Tensor, k: int, by: str) -> tuple[Tensor, Tensor]:
+    """(len(clips), k) nearest other complete clips and their values, best first (in chunks of rows):
+    by "volume" of (clip anchor, video_j, audio_j), smallest first, or by "cosine", the mean of the
+    video-video and audio-audio cosines, largest first. Missing neighbours hold -1 and +-inf."""
+    complete, n = _complete(emb), emb["video"].shape[0]
+    idx, values = [], []
+    for start in range(0, len(clips), _CHUNK):
+        c = clips[start : start + _CHUNK]
+        if by == "volume":
+            score = -volume_matrix(_clip_anchors(emb)[c], emb["video"], emb["audio"])  # (C, M)
+        else:
+            score = sum(emb[m][c] @ emb[m].T for m in MEDIA_PAIR) / len(MEDIA_PAIR)
+        score[:, ~complete] = -math.inf
+        score[torch.arange(len(c)), c] = -math.inf
+        top, i = score.topk(min(k, n - 1), dim=1)
+        idx.append(torch.where(torch.isfinite(top), i, -1))
+        values.append(-top if by == "volume" else top)
+    return torch.cat(idx), torch.cat(values)
 
 
 def _heights(t: Tensor, v: Tensor, a: Tensor) -> Tensor:
@@ -135,8 +124,10 @@ class ClipMetrics:
                                "class": self.classes[clip]}
         for name in ("volume", "base", "height", "caption_rank", "clip_rank"):
             out[name] = v[name] if has_caption or name == "base" else None
+        if math.isnan(v["base"]):  # a clip without video or audio
+            out["base"] = None
         out["nearest"] = self.ids[int(v["nearest"])] if v["nearest"] >= 0 else None
-        out["cos_va"] = v["cos_va"]
+        out["cos_va"] = None if math.isnan(v["cos_va"]) else v["cos_va"]
         out["least_aligned"] = self.modalities[int(v["least_aligned"])] if has_caption else None
         return out
 
@@ -163,12 +154,12 @@ def clip_metrics(embeddings: Mapping[str, Tensor], ids: Sequence[str], caption_c
     n = emb["video"].shape[0]
     if len(ids) != n:
         raise ValueError(f"{len(ids)} ids for {n} clips")
-    first = first_captions(text_clips, n)
-    has = torch.tensor([f is not None for f in first])
+    first, complete = first_captions(text_clips, n), _complete(emb)
+    has = torch.tensor([f is not None for f in first]) & complete
     rows = torch.tensor([f if f is not None else 0 for f in first])
     v, a = emb["video"], emb["audio"]
-    base = tuple_volume(v, a)
     nan = torch.full((n,), math.nan, dtype=torch.float64)
+    base = torch.where(complete, tuple_volume(v, a), nan)
     volume, height, least = nan.clone(), nan.clone(), torch.full((n,), -1)
     caption_rank, clip_rank = torch.zeros(n, dtype=torch.long), torch.zeros(n, dtype=torch.long)
     if "text" in emb and bool(has.any()):
@@ -179,9 +170,10 @@ def clip_metrics(embeddings: Mapping[str, Tensor], ids: Sequence[str], caption_c
         least = torch.where(has, heights.argmax(-1), -1)
         clip_rank = torch.where(has, _clip_ranks(emb, rows, has), 0)
         caption_rank = torch.where(has, _caption_ranks(emb, text_clips, has), 0)
-    nearest = _nearest_by_volume(emb, torch.arange(n), 1)[0][:, 0] if n > 1 else torch.full((n,), -1)
+    nearest = _nearest(emb, torch.arange(n), 1, "volume")[0][:, 0] if n > 1 else torch.full((n,), -1)
     values = {"volume": volume, "base": base, "height": height, "caption_rank": caption_rank, "clip_rank": clip_rank,
-              "nearest": nearest, "cos_va": (v * a).sum(-1), "least_aligned": least}
+              "nearest": torch.where(complete, nearest, -1), "cos_va": torch.where(complete, (v * a).sum(-1), nan),
+              "least_aligned": least}
     shown = [captions[f] if captions is not None and f is not None else "" for f in first]
     return ClipMetrics(list(ids), shown, list(classes) if classes is not None else [None] * n, values)
 
@@ -193,6 +185,7 @@ def _clip_ranks(emb: dict[str, Tensor], rows: Tensor, has: Tensor) -> Tensor:
     for start in range(0, len(clips), _CHUNK):
         c = clips[start : start + _CHUNK]
         scores = -volume_matrix(emb["text"][rows[c]], emb["video"], emb["audio"])
+        scores[:, ~_complete(emb)] = -2.0  # below any -volume of unit vectors: such a clip is never retrieved
         out[c] = retrieval_ranks(scores, c)
     return out
 
@@ -260,7 +253,7 @@ def filter_clips(metrics: ClipMetrics, worst: int | None = None, by: str = "volu
         keep = [c for c in keep if metrics.classes[c] == class_name]
     if word and word.strip():
         w = word.strip().lower()
-        keep = [c for c in keep if w in metrics.captions[c].lower().replace(".", " ").replace(",", " ").split()]
+        keep = [c for c in keep if w in re.findall(r"\w+", metrics.captions[c].lower())]
     if worst is not None:
         if int(worst) < 1:
             raise ValueError(f"worst must be a positive number of clips, got {worst}")
@@ -269,28 +262,6 @@ def filter_clips(metrics: ClipMetrics, worst: int | None = None, by: str = "volu
                                                                           or int(col[c]) > 0)]
         keep = sorted(defined, key=lambda c: float(col[c]), reverse=ORDER[by])[: int(worst)]
     return keep
-
-
-def selection_rows(metrics: ClipMetrics, clips: Sequence[int]) -> list[dict[str, Any]]:
-    """The table of a selection: one JSON-ready dict per clip (see `ClipMetrics.row`)."""
-    return [metrics.row(int(c)) for c in clips]
-
-
-def write_rows(rows: Sequence[Mapping[str, Any]], path: str | Path) -> Path:
-    """Write a selection's rows as CSV (``.csv``) or JSON lines (``.jsonl``); returns the path."""
-    path = Path(path)
-    if path.suffix not in (".csv", ".jsonl"):
-        raise ValueError(f"{path}: export to a .csv or a .jsonl file")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8", newline="") as f:
-        if path.suffix == ".jsonl":
-            f.writelines(json.dumps(dict(r), ensure_ascii=False) + "\n" for r in rows)
-        else:
-            names = list(rows[0]) if rows else ["clip", "id", "caption"]
-            writer = csv.DictWriter(f, fieldnames=names)
-            writer.writeheader()
-            writer.writerows({k: ("" if v is None else v) for k, v in r.items()} for r in rows)
-    return path
 
 
 @dataclass
@@ -341,6 +312,8 @@ def inspect_clip(embeddings: Mapping[str, Tensor], clip: int, caption_clips: Seq
     if not 0 <= int(clip) < n:
         raise ValueError(f"no clip {clip}: the gallery has {n} clips")
     clip = int(clip)
+    if not bool(_complete(emb)[clip]):
+        raise ValueError(f"clip {clip} lacks a video or an audio embedding (a zero row): it has no geometry to inspect")
     row = first_captions(text_clips, n)[clip] if "text" in emb else None
     vectors = ({"text": emb["text"][row]} if row is not None else {}) | {m: emb[m][clip] for m in MEDIA_PAIR}
     stacked = torch.stack(list(vectors.values()))
@@ -352,48 +325,7 @@ def inspect_clip(embeddings: Mapping[str, Tensor], clip: int, caption_clips: Seq
         out.height, out.volume = out.heights["text"], base * out.heights["text"]
         out.least_aligned = max(out.heights, key=out.heights.get)
     if n > 1:
-        for name, fn in (("by_volume", _nearest_by_volume), ("by_cosine", _nearest_by_cosine)):
-            idx, val = fn(emb, torch.tensor([clip]), k)
-            setattr(out, name, [(int(i), float(x)) for i, x in zip(idx[0], val[0])])
+        for name, by in (("by_volume", "volume"), ("by_cosine", "cosine")):
+            idx, val = _nearest(emb, torch.tensor([clip]), k, by)
+            setattr(out, name, [(int(i), float(x)) for i, x in zip(idx[0], val[0]) if i >= 0])
     return out
-
-
-@dataclass
-class Comparison:
-    """Two models' metrics on the same gallery (see `compare_metrics`).
-
-    Attributes:
-        names: the two models' names.
-        rows: one dict per clip with a caption: ``clip``, ``id``, ``caption``, ``rank_a``,
-            ``rank_b`` (the rank of the clip for its first caption under each model),
-            ``volume_a``, ``volume_b`` and ``disagreement`` = |log2 rank_a - log2 rank_b|;
-            sorted by disagreement, largest first.
-    """
-
-    names: tuple[str, str]
-    rows: list[dict[str, Any]]
-
-    def most_disagreeing(self, k: int = 10) -> list[int]:
-        """The k clips on which the two models disagree most."""
-        return [r["clip"] for r in self.rows[:k]]
-
-
-def compare_metrics(a: ClipMetrics, b: ClipMetrics, names: tuple[str, str] = ("A", "B")) -> Comparison:
-    """Per-clip ranks under two models of the same gallery, the largest disagreements first.
-
-    Raises:
-        ValueError: the two metrics are not of the same clips.
-    """
-    if a.ids != b.ids:
-        raise ValueError(f"the two galleries differ ({len(a.ids)} and {len(b.ids)} clips, or other ids): "
-                         "compare two models on the same gallery")
-    rows = []
-    for c in range(len(a)):
-        ra, rb = int(a.values["clip_rank"][c]), int(b.values["clip_rank"][c])
-        if ra < 1 or rb < 1:
-            continue
-        rows.append({"clip": c, "id": a.ids[c], "caption": a.captions[c], "rank_a": ra, "rank_b": rb,
-                     "volume_a": float(a.values["volume"][c]), "volume_b": float(b.values["volume"][c]),
-                     "disagreement": abs(math.log2(ra) - math.log2(rb))})
-    rows.sort(key=lambda r: (-r["disagreement"], -abs(r["rank_a"] - r["rank_b"]), r["clip"]))
-    return Comparison(tuple(names), rows)
