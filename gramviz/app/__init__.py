@@ -18,10 +18,14 @@ Logic modules (no Gradio import; figures from `gramviz.viz`):
   for the gallery's own rows, with any measure beside GRAM.
 - `gramviz.app.picks`: choosing a gallery caption or clip (by row, text or id) and the lists of them.
 - `gramviz.app.cards`: the model card and the gallery summary in words.
+- `gramviz.app.explore_data`, `explore_views`, `explore_compare`: the Explore dashboard's clip
+  metrics, cached map, selection table, clip strip, filter, export, one clip's inspector and the
+  comparison with a second model (`gramviz.exploration` and `gramviz.viz` underneath);
+  `gramviz.app.explore_bridge`: the script that brings Plotly's box, lasso and click to Python.
 - `gramviz.app.state`: the loaded model and gallery, swapped atomically.
 
 Gradio modules: `gramviz.app.ui` (turning errors into messages in the page), one module per
-tab (`tab_score`, `tab_search` with `tab_search_api`, `tab_explore`, `tab_model`), each with
+tab (`tab_score`, `tab_search` with `tab_search_api`, `tab_explore` with `explore_panels`, `tab_model`), each with
 ``render(state, demo)``, and
 `gramviz.app.launch`, which assembles the tabs and serves them (``main``; ``app.py`` at the
 repository root only calls it). Importing this package loads neither Gradio nor Plotly.

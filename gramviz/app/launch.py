@@ -1,6 +1,7 @@
 """Starting the browser demo: score uploaded clips and captions with GRAM, search a gallery, map it.
 
     gramviz demo [--host 127.0.0.1] [--port 7860] [--model NAME_OR_DIR] [--gallery DIR] [--share]
+                 [--compare MODEL_OR_EMBEDDING_FILE]
     python app.py [...]  (the same)
 
 This module only assembles the tabs (``tab_*.py``) and launches; every callback calls library
@@ -8,7 +9,8 @@ functions of gramviz.app. On first start the gallery folder (default data/galler
 generated from the world's test split and embedded; both are cached for later starts. A
 ``.safetensors`` embedding file of any model (any dimension) is served as it is. The API endpoints
 /score, /search_by_text, /search_by_clip, /search_by_caption and /captions_of_clip are documented
-in docs/app.md.
+in docs/app.md. ``--compare`` loads a second model (or embedding file of the gallery) into the
+Explore tab's two-model panel of every page.
 """
 
 from __future__ import annotations
@@ -27,14 +29,15 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 CSS = """
 #search-videos video { max-height: 200px; }
 #score-summary, #search-status { min-height: 2em; }
-"""
+"""  # the Explore tab's rules follow, from gramviz.app.explore_bridge
 
 
 def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The options of ``gramviz demo`` (and ``python app.py``)."""
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
-    p.add_argument("--model", default="world-small", help="a bundled model name or a model folder (default world-small)")
+    p.add_argument("--model", default="world-small",
+                   help="a bundled model name or a model folder (default world-small)")
     p.add_argument("--gallery", default="data/gallery",
                    help="a folder of clips: with captions.jsonl, or any video and audio files without captions "
                         "(generated from the world's test split if it does not exist); an annotation file; or a "
@@ -44,6 +47,10 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--max-file-size", default="50mb", help="largest upload accepted (default 50mb)")
     p.add_argument("--allow-loading", action="store_true",
                    help="allow loading models and galleries from the page even when shared or bound beyond localhost")
+    p.add_argument("--compare", default=None, metavar="MODEL_OR_EMBEDDING_FILE",
+                   help="a second model (bundled name or folder, e.g. runs/study/pairwise/seed-0/final from "
+                        "`make compare-example`) or a .safetensors embedding file of the gallery's clips, compared "
+                        "with the first in the Explore tab")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads per request (default 1: requests run side by side instead)")
     return p
@@ -64,8 +71,9 @@ def _is_local(host: str) -> bool:
         return False
 
 
-def build_demo(state):
-    """The Blocks of the app: a header and one tab per module, with the request queue."""
+def build_demo(state, compare: str | None = None):
+    """The Blocks of the app: a header and one tab per module, with the request queue; ``compare``
+    is the Explore tab's second model, loaded in every new page."""
     import gradio as gr
 
     from . import tab_explore, tab_model, tab_score, tab_search
@@ -78,7 +86,7 @@ def build_demo(state):
             with gr.Tab("Search", id="search") as search_tab:
                 search = tab_search.render(state, demo)
             with gr.Tab("Explore", id="explore"):
-                explore = tab_explore.render(state, demo)
+                explore = tab_explore.render(state, demo, compare=compare)
             with gr.Tab("Model", id="model"):
                 tab_model.render(state, demo, after_load=[search, explore])
         # another user may have loaded another gallery since this page loaded: fit the tab to it
@@ -92,10 +100,14 @@ def launch_options(state, args: argparse.Namespace) -> dict:
     """Keyword arguments of ``demo.launch``: where to bind, what to serve, limits, look."""
     import gradio as gr
 
+    from .explore_bridge import BRIDGE_JS
+    from .explore_bridge import CSS as EXPLORE_CSS
+
     _, _, gallery = state.snapshot()
     return dict(server_name=args.host, server_port=args.port, share=args.share,
                 allowed_paths=[str(p) for p in gallery.media_folders()], max_file_size=args.max_file_size,
-                show_error=True, ssr_mode=False, theme=gr.themes.Soft(primary_hue="orange"), css=CSS)
+                show_error=True, ssr_mode=False, theme=gr.themes.Soft(primary_hue="orange"), css=CSS + EXPLORE_CSS,
+                js=BRIDGE_JS)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -110,10 +122,15 @@ def run(args: argparse.Namespace) -> int:
     allow = args.allow_loading or (_is_local(args.host) and not args.share)
     try:
         state = DemoState.start(args.model, args.gallery, args.gallery_size, allow_loading=allow)
+        if args.compare:  # embedded (or read) now, so every page shows it at once
+            from .explore_compare import second_gallery
+
+            model, name, gallery = state.snapshot()
+            second_gallery(gallery, args.compare, model, name)
     except (ValueError, OSError) as e:
         print(f"gramviz demo: error: {e}", file=sys.stderr)
         return 2
-    demo = build_demo(state)
+    demo = build_demo(state, compare=args.compare)
 
     def serve(folders):
         demo.allowed_paths.extend(str(f) for f in folders if str(f) not in demo.allowed_paths)

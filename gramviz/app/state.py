@@ -17,7 +17,8 @@ from pathlib import Path
 
 from torch import nn
 
-from .gallery import Gallery, GalleryError, ensure_world_gallery, gallery_map, open_gallery
+from .explore_data import map_points
+from .gallery import Gallery, GalleryError, ensure_world_gallery, open_gallery
 
 __all__ = ["DemoState", "describe_match"]
 
@@ -115,10 +116,10 @@ class DemoState:
 
 
 def _prepared(gallery: Gallery) -> Gallery:
-    """The gallery with its search index built and its PCA map drawn, so first requests are fast."""
+    """The gallery with its search index built and its PCA map computed, so first requests are fast."""
     _ = gallery.index
     try:
-        gallery_map(gallery, "pca")
+        map_points(gallery, "pca")
     except GalleryError as e:  # too few clips to map: searching still works, the Explore tab says why
         gallery.notes.append(str(e))
     return gallery
