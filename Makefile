@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 EXTRAS := viz,app,notebooks,hf,dev
 
-.PHONY: setup test demo lab bench bench-search bench-backbones bench-train gallery train-default results constraints mutations clean
+.PHONY: setup test demo lab bench bench-search bench-backbones bench-gram-official bench-train gallery train-default results compare-example constraints mutations clean
 
 setup: $(STAMP)
 
@@ -42,9 +42,16 @@ bench-search: $(STAMP)
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[bench]"
 	$(PY) benchmarks/bench_search.py
 
-# GRAM heads on frozen backbones: head training from stored features, the one-time backbone pass
+# GRAM heads on frozen backbones: head training from stored features (batch 256 and 512, float32
+# and bf16), the one-time backbone pass
 bench-backbones: $(STAMP)
 	$(PY) benchmarks/bench_backbones.py
+	$(PY) benchmarks/bench_backbones.py --batch 512 --clips 8
+
+# An official GRAM model at full size on the CPU (random weights): one 10 s clip, 1,000 captions,
+# memory (needs about 15 GB of memory and of disk)
+bench-gram-official: $(STAMP)
+	$(PY) benchmarks/bench_gram_official.py
 
 # Training throughput (clips/s): world-small from the decoded cache, and a ViT-B/32-sized model
 bench-train: $(STAMP)
@@ -76,6 +83,17 @@ results: $(STAMP) $(WORLD)/train/captions.jsonl $(WORLD)/val/captions.jsonl $(WO
 	$(PY) docs/make_results.py --study runs/study --out docs/results
 	cp runs/study-init/table.md docs/results/table-init.md
 	cp runs/study-init/summary.json docs/results/summary-init.json
+
+# The Explore tab's built-in comparison (docs/results.md: GRAM against pairwise InfoNCE): the study's
+# pairwise variant (configs/study.toml) for seed 0 only, with the options `gramviz experiment` gives it,
+# written where `make results` keeps it: about 3 minutes of training on an idle 2-core machine; the first
+# time the world's train and val splits are also generated and their clips decoded (several minutes more).
+COMPARE_MODEL := runs/study/pairwise/seed-0
+compare-example: $(STAMP) $(WORLD)/train/captions.jsonl $(WORLD)/val/captions.jsonl
+	test -f $(COMPARE_MODEL)/final/model.safetensors || $(PY) -m gramviz train --config configs/study-base.toml \
+		--set loss=pairwise --set epochs=6 --set warmup_steps=100 --set eval_every=0 --set seed=0 \
+		--set out_dir=$(COMPARE_MODEL)
+	@echo "compare it with the bundled model: make demo DEMO_ARGS=\"--compare $(COMPARE_MODEL)/final\" (or type the path in the Explore tab)"
 
 # Re-pin what CI installs after changing dependencies: make constraints
 constraints: $(STAMP)

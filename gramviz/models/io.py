@@ -138,7 +138,9 @@ def read_weights(path: Path, dtype: torch.dtype | None = None, keep: tuple[str, 
         for name in f.keys():
             t = f.get_tensor(name)
             cast = dtype is not None and t.is_floating_point() and not name.startswith(keep)
-            tensors[name] = t.to(dtype) if cast else t
+            # with a dtype, nothing may keep the file's mapping alive: its pages, all read while
+            # casting, would stay resident beside the cast copies
+            tensors[name] = t.to(dtype) if cast else (t.clone() if dtype is not None else t)
     tensors.update({alias: tensors[name] for alias, name in aliases.items()})
     return tensors
 
