@@ -19,10 +19,9 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from web import CHROMIUM
+from web import CHROMIUM_ARGS as FLAGS
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run"]
 WIDTHS = {"notebook": 900, "app column": 600}
 TOLERANCE = 1.5  # px: boxes that touch are fine, boxes that cross are not
 
@@ -82,7 +81,7 @@ class Renderer:
         page.write_text('<html><head><meta charset="utf-8"><script src="plotly.min.js"></script></head>'
                         '<body style="margin:0"><div id="fig"></div></body></html>', encoding="utf-8")
         self._play = sync_playwright().start()
-        self._browser = self._play.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        self._browser = self._play.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
         self._page = self._browser.new_page(viewport={"width": 1400, "height": 1200})
         self._page.goto(page.as_uri())
         self._page.wait_for_function("() => window.Plotly !== undefined")
@@ -151,7 +150,11 @@ def _figures() -> dict[str, Callable[[], object]]:
 
     import gramviz
     from gramviz.viz.classification import confusion_heatmap
-    from gramviz.viz.lessons import temperature_softmax, volume_concentration, volume_separation
+    from gramviz.viz.lessons import (
+        temperature_softmax,
+        volume_concentration,
+        volume_separation,
+    )
     from gramviz.viz.study import study_comparison
 
     viz, s = _viz(), sample()

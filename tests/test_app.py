@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import shutil
-import socket
 import threading
 from fractions import Fraction
 from pathlib import Path
@@ -22,6 +21,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from web import free_port
 
 import gramviz
 import gramviz.evaluation
@@ -158,11 +158,6 @@ def media(tmp_path_factory, gallery_dir):
 
 # --- the app, once for this module -------------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def load_app_module():
     """The demo's launcher, and a check that the repository's app.py is only its entry point."""
@@ -190,7 +185,7 @@ def app(gallery_dir):
     module = load_app_module()
     state = DemoState.start("world-small", gallery_dir, progress=False)
     demo = module.build_demo(state)
-    args = module.parse_args(["--port", str(_free_port()), "--max-file-size", "1mb"])
+    args = module.parse_args(["--port", str(free_port()), "--max-file-size", "1mb"])
     demo.launch(prevent_thread_lock=True, quiet=True, **module.launch_options(state, args))
     client = gradio_client.Client(demo.local_url, verbose=False, download_files=False)
     yield client, demo.local_url, state

@@ -7,12 +7,12 @@ Chromium with apt.
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 
 import pytest
+from web import CHROMIUM, free_port
+from web import CHROMIUM_ARGS as ARGS
 
-CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium (apt install chromium)"),
@@ -20,14 +20,7 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
 ]
 sync_api = pytest.importorskip("playwright.sync_api", reason="needs Playwright (pip install playwright)")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +34,7 @@ def served(tmp_path_factory):
     state = DemoState.start("world-small", gallery, progress=False)
     demo = module.build_demo(state)
     demo.launch(prevent_thread_lock=True, quiet=True,
-                **module.launch_options(state, module.parse_args(["--port", str(_free_port())])))
+                **module.launch_options(state, module.parse_args(["--port", str(free_port())])))
     yield demo.local_url, gallery
     demo.close()
 

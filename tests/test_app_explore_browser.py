@@ -10,12 +10,12 @@ from __future__ import annotations
 import csv
 import json
 import os
-import socket
 from pathlib import Path
 
 import pytest
+from web import CHROMIUM, free_port
+from web import CHROMIUM_ARGS as ARGS
 
-CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(),
                        reason="needs Debian's Chromium at /usr/bin/chromium (apt install chromium)"),
@@ -23,8 +23,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
 ]
 sync_api = pytest.importorskip("playwright.sync_api", reason="needs Playwright (pip install playwright)")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 # page -> screen position of a clip's video point on a map: the point's data coordinates through the axes
@@ -64,11 +62,6 @@ IDS = """(table) => Array.from(document.querySelectorAll('#' + table + ' [role=g
   .map((c) => c.innerText.trim())"""
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
@@ -89,7 +82,7 @@ def served(tmp_path_factory):
     GRAMModel(bundled.config, bundled.tokenizer).save_pretrained(root / "second")
     demo = module.build_demo(state)
     demo.launch(prevent_thread_lock=True, quiet=True,
-                **module.launch_options(state, module.parse_args(["--port", str(_free_port())])))
+                **module.launch_options(state, module.parse_args(["--port", str(free_port())])))
     yield demo.local_url, state, root / "second"
     demo.close()
 

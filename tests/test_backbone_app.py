@@ -3,25 +3,21 @@ local directories) and a gallery that is a plain folder of clips without caption
 gradio_client as a script would: /score, /search_by_text, /search_by_clip, and the Model tab."""
 
 import shutil
-import socket
 
 import pytest
 import torch
+from web import free_port
 
 pytest.importorskip("transformers")
 gradio_client = pytest.importorskip("gradio_client")
 
+from tiny_backbones import build_all  # noqa: E402
+
 import gramviz  # noqa: E402
 from gramviz.gram import volume_matrix  # noqa: E402
-from tiny_backbones import build_all  # noqa: E402
 
 pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"), pytest.mark.filterwarnings("ignore::FutureWarning")]
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +44,7 @@ def app(setup):
     root, _, clips = setup
     state = DemoState.start(str(root / "model"), clips, progress=False)
     demo = launch.build_demo(state)
-    args = launch.parse_args(["--port", str(_free_port())])
+    args = launch.parse_args(["--port", str(free_port())])
     demo.launch(prevent_thread_lock=True, quiet=True, **launch.launch_options(state, args))
     yield gradio_client.Client(demo.local_url, verbose=False, download_files=False), state
     demo.close()

@@ -17,7 +17,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,14 +24,13 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from web import CHROMIUM, free_port
+from web import CHROMIUM_ARGS as ARGS
 
-CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[1]
 # notebook 3 has the tables of captions and scores; notebook 4 a Markdown table built in code
 NOTEBOOKS = ["03_alignment_analysis.ipynb", "04_retrieval_and_classification.ipynb"]
 RUN_S = 420  # Run All still going after this has hung (notebook 3 takes about 2 minutes on 2 cores)
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
 pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium (apt install chromium)"),
     pytest.mark.skipif(importlib.util.find_spec("jupyterlab") is None, reason="needs JupyterLab (pip install jupyterlab)"),
@@ -97,11 +95,6 @@ EXECUTABLE_JS = """async () => {
 }"""
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def _wait_until_up(url: str, server: subprocess.Popen, timeout_s: float = 90) -> None:
     deadline = time.monotonic() + timeout_s
@@ -136,7 +129,7 @@ def lab(tmp_path_factory):
            "JUPYTER_RUNTIME_DIR": str(state["runtime"]), "JUPYTERLAB_SETTINGS_DIR": str(state["settings"]),
            "JUPYTERLAB_WORKSPACES_DIR": str(state["workspaces"]), "IPYTHONDIR": str(state["ipython"]),
            "JUPYTER_PLATFORM_DIRS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}  # see test_notebooks.py
-    port, log = _free_port(), home / "jupyter.log"
+    port, log = free_port(), home / "jupyter.log"
     with open(log, "w") as out:
         server = subprocess.Popen(
             [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
