@@ -32,8 +32,10 @@ from .modalities import AUDIO, MODALITIES, TEXT, VIDEO, in_stacking_order
 from .scores import score_matrix
 
 __all__ = [
+    "COLLAPSE_CLIPS",
     "ClipTuples",
     "clip_tuples",
+    "collapse_metrics",
     "find_upwards",
     "markdown_table",
     "matching_volumes",
@@ -172,6 +174,44 @@ def matching_volumes(anchor: Tensor, *others: Tensor, negatives: str = "all", se
     vol = volume_matrix(anchor, *others)  # (N, N)
     diagonal = torch.eye(vol.shape[0], dtype=torch.bool)
     return vol[diagonal], vol[~diagonal]
+
+
+COLLAPSE_CLIPS = 1024  # clips (a seeded sample above) whose negatives `collapse_metrics` measures
+
+
+def collapse_metrics(emb: Mapping[str, Tensor], caption_clip: Sequence[int], seed: int = 0) -> dict[str, float]:
+    """Is the embedding in the flat region where every volume is near 1? Statistics of a gallery's
+    volumes, to log during training (the "volume collapse" of Euclidean GRAM).
+
+    Each clip's first caption with its video and audio is a positive; every caption with every
+    other clip's video and audio a negative (over a seeded sample of at most `COLLAPSE_CLIPS` clips).
+    Embeddings are normalised first and computed in float64.
+
+    Returns:
+        ``pos_volume_mean``, ``pos_volume_std``, ``neg_volume_mean``, ``neg_volume_std`` (the
+        cross-sample standard deviation, n - 1 in the denominator), ``base_median`` and
+        ``height_median`` of the positives (volume = base x height), and ``cos_va_median``, the
+        median cosine of a clip's video and audio.
+
+    Example:
+        >>> e = {m: torch.eye(4)[torch.tensor(p)] for m, p in
+        ...      (("text", [0, 1, 2, 3]), ("video", [1, 2, 3, 0]), ("audio", [2, 3, 0, 1]))}
+        >>> collapse_metrics(e, range(4))["pos_volume_mean"]
+        1.0
+    """
+    tuples = clip_tuples(emb, list(caption_clip))
+    if len(tuples.clips) < 2:
+        raise ValueError("collapse_metrics needs at least two clips with a caption, a video and an audio embedding")
+    keep = torch.arange(len(tuples.clips))
+    if len(keep) > COLLAPSE_CLIPS:
+        keep = torch.randperm(len(keep), generator=torch.Generator().manual_seed(seed))[:COLLAPSE_CLIPS].sort().values
+    t, v, a = (F.normalize(x[keep].double(), dim=-1) for x in (tuples.text, tuples.video, tuples.audio))
+    pos, neg = matching_volumes(t, v, a, negatives="all")
+    base, height = base_height(t, v, a)
+    return {"pos_volume_mean": float(pos.mean()), "pos_volume_std": float(pos.std()),
+            "neg_volume_mean": float(neg.mean()), "neg_volume_std": float(neg.std()),
+            "base_median": float(base.median()), "height_median": float(height.median()),
+            "cos_va_median": float((v * a).sum(-1).median())}
 
 
 def tuple_alignment(embeddings: Mapping[str, Tensor | None]) -> dict:

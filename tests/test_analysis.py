@@ -8,8 +8,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from gramviz import analysis
 from gramviz.analysis import (
     clip_tuples,
+    collapse_metrics,
     find_upwards,
     markdown_table,
     matching_volumes,
@@ -142,3 +144,19 @@ def test_find_upwards_finds_a_project_file_from_a_subfolder(tmp_path):
     assert find_upwards("docs/results/summary.json", start=tmp_path) == target
     with pytest.raises(FileNotFoundError, match=r"docs/missing.json was not found in .*sub.*: run make results"):
         find_upwards("docs/missing.json", start=deep, hint="run make results")
+
+
+def test_collapse_metrics_leave_out_incomplete_clips_and_sample_large_galleries(monkeypatch):
+    g = torch.Generator().manual_seed(3)
+    emb = {m: torch.randn(7, 5, generator=g) for m in ("text", "video", "audio")}
+    emb["audio"][2] = 0  # a clip without audio is no tuple
+    full = collapse_metrics(emb, range(7))
+    kept = [0, 1, 3, 4, 5, 6]
+    pos = [brute_volume(*(F.normalize(emb[m][i], dim=0) for m in ("text", "video", "audio"))) for i in kept]
+    assert full["pos_volume_mean"] == pytest.approx(np.mean(pos)) and full["pos_volume_std"] == pytest.approx(
+        np.std(pos, ddof=1))
+    monkeypatch.setattr(analysis, "COLLAPSE_CLIPS", 4)
+    sampled = collapse_metrics(emb, range(7), seed=1)
+    assert sampled == collapse_metrics(emb, range(7), seed=1) and sampled != full
+    with pytest.raises(ValueError, match="at least two clips"):
+        collapse_metrics({m: x[:1] for m, x in emb.items()}, [0])

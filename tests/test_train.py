@@ -241,3 +241,37 @@ def test_schedule_and_batches():
     first.set_epoch(3)
     assert list(first) != list(EpochBatches(20, 6, seed=5))  # a new permutation each epoch
     assert torch.equal(caption_draws(0, 1, 10), caption_draws(0, 1, 10)) and not torch.equal(caption_draws(0, 1, 10), caption_draws(0, 2, 10))
+
+
+def test_the_log_carries_the_volume_collapse_statistics_of_the_validation_clips(world, tmp_path):
+    import math
+
+    from gramviz.evaluation import embed_dataset, open_dataset
+
+    out = tmp_path / "run"
+    assert cli_main(["train", *smoke_args(world, out, "epochs=1")]) == 0
+    logged = [r for r in read_log(out) if "val/geom/pos_volume_mean" in r][-1]
+    model = load_model(out / "final")
+    emb, meta = embed_dataset(model, open_dataset(world / "val", model), batch_size=3, progress=False)
+    # independently: float64 determinants of Gram matrices, each clip's first caption as its positive
+    first = {}
+    for row, clip in enumerate(meta.text_clips()):
+        first.setdefault(clip, row)
+    clips = sorted(first)
+    t, v, a = (emb["text"][[first[c] for c in clips]].double(), emb["video"][clips].double(),
+               emb["audio"][clips].double())
+
+    def vol(*xs):
+        m = torch.stack([x / x.norm() for x in xs])
+        return math.sqrt(max(float(torch.det(m @ m.T)), 0.0))
+
+    n = len(clips)
+    pos = torch.tensor([vol(t[i], v[i], a[i]) for i in range(n)])
+    neg = torch.tensor([vol(t[i], v[j], a[j]) for i in range(n) for j in range(n) if i != j])
+    base = torch.tensor([vol(v[i], a[i]) for i in range(n)])
+    cos = torch.tensor([float(v[i] @ a[i] / v[i].norm() / a[i].norm()) for i in range(n)])
+    expected = {"pos_volume_mean": pos.mean(), "pos_volume_std": pos.std(), "neg_volume_mean": neg.mean(),
+                "neg_volume_std": neg.std(), "base_median": base.median(), "height_median": (pos / base).median(),
+                "cos_va_median": cos.median()}
+    for name, value in expected.items():
+        assert logged[f"val/geom/{name}"] == pytest.approx(float(value), abs=1e-5), name

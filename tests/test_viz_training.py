@@ -52,6 +52,8 @@ def test_panel_of():
     # the trainer's counts of clips are not metrics: they would flatten the recall axis
     assert [panel_of(k) for k in ("val/t2va/n", "val/missing/audio", "val/cls/top1")] == [
         "other", "other", "retrieval metrics"]
+    # the volume-collapse statistics get their own panel
+    assert {panel_of(k) for k in ("val/geom/pos_volume_std", "val/geom/height_median")} == {"volume geometry"}
 
 
 def test_empty_and_malformed_logs_name_the_file_and_line(tmp_path):

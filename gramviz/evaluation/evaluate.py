@@ -5,7 +5,8 @@ Keys of the result: ``<direction>/<metric>`` for the directions t2va, va2t, t2v,
 (`gramviz.evaluation.retrieval`) and the metrics R@1, R@5, R@10 (fractions in [0, 1]), MedR, MnR;
 ``<direction>/n`` (clips ranked); ``cls/top1``, ``cls/top5``, ``cls/n`` (zero-shot
 classification); ``missing/video``, ``missing/audio`` (clips lacking a modality, never dropped
-silently); with a DAM head and ``rerank`` also ``t2va_dam/...`` and ``va2t_dam/...``.
+silently); with a DAM head and ``rerank`` also ``t2va_dam/...`` and ``va2t_dam/...``; with
+``geometry`` also ``geom/<name>`` for each of `gramviz.analysis.collapse_metrics`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ..analysis import collapse_metrics
 from ..embeddings import EmbeddingMetadata
 from ..metrics import topk_accuracy
 from ..modalities import MEDIA, TEXT
@@ -78,6 +80,7 @@ def evaluate(
     batch_size: int = 64,
     progress: bool = False,
     rerank: bool = False,
+    geometry: bool = False,
 ) -> dict[str, float]:
     """Embed a dataset with ``model`` and compute every metric of `evaluate_embeddings`.
 
@@ -88,6 +91,8 @@ def evaluate(
     top `DAM_TOP_K` clips of each caption (and captions of each clip) are also re-ranked by the
     DAM matching probability, as in the paper, under the extra directions ``t2va_dam`` and
     ``va2t_dam`` (off by default: 200,000 pair passes on a 1,000-clip split, minutes on a CPU).
+    With ``geometry`` (the trainer's validation), the volume statistics of `collapse_metrics` are
+    added as ``geom/...`` where the dataset has at least two complete clips with captions.
     The model's train/eval mode is restored after.
 
     Example:
@@ -102,4 +107,9 @@ def evaluate(
     prompts = class_prompts(dataset)
     class_text = encode_class_prompts(model, prompts, batch_size) if prompts and TEXT in emb else None
     out = evaluate_embeddings(emb, meta, class_text, measure)
+    if geometry and all(m in emb for m in (TEXT, *MEDIA)):
+        try:
+            out |= {f"geom/{k}": v for k, v in collapse_metrics(emb, meta.text_clips()).items()}
+        except ValueError:  # fewer than two complete clips with captions: nothing to measure
+            pass
     return (out | dam_metrics(model, emb, meta, tokens, measure, progress)) if dam else out

@@ -317,7 +317,8 @@ def _checkpoint(run: _Run, at: _Position, log: JsonlLog) -> None:
 
 
 def run_evaluation(model: nn.Module, dataset: Dataset, batch_size: int) -> dict[str, float]:
-    """`gramviz.evaluation.evaluate` on the validation clips, in eval mode, without touching any RNG.
+    """`gramviz.evaluation.evaluate` on the validation clips, in eval mode, without touching any RNG,
+    with the volume statistics that show a collapse (``val/geom/...``).
 
     Returns:
         The metrics, each name prefixed with ``val/``.
@@ -329,7 +330,7 @@ def run_evaluation(model: nn.Module, dataset: Dataset, batch_size: int) -> dict[
     with inference(model) as device:
         devices = [torch.cuda.current_device()] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
-            metrics = evaluate(model, dataset, batch_size=batch_size)
+            metrics = evaluate(model, dataset, batch_size=batch_size, geometry=True)
     return {f"val/{k}": float(v) for k, v in metrics.items()}
 
 

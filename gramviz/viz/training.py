@@ -28,6 +28,7 @@ PANELS = {
     "learning rate": "learning rate",
     "retrieval metrics": "value (recall: fraction)",
     "ranks": "rank (lower = better)",
+    "volume geometry": "volume, base, height, cosine",
     "other": "value",
 }
 Series = dict[str, tuple[list[float], list[float], str]]  # key -> (x, y, x unit)
@@ -75,6 +76,8 @@ def panel_of(key: str) -> str:
     if "loss" in last:
         return "loss"
     if "/" in key:
+        if "/geom/" in f"/{key.lower()}":
+            return "volume geometry"  # the collapse statistics of gramviz.analysis.collapse_metrics
         if last == "n" or "/missing/" in f"/{key.lower()}":
             return "other"  # counts of clips, not metrics
         return "ranks" if last in ("medr", "mnr") or "rank" in last else "retrieval metrics"
