@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 EXTRAS := viz,app,notebooks,hf,dev
 
-.PHONY: setup test demo lab bench bench-search bench-backbones bench-gram-official bench-train gallery train-default results compare-example constraints mutations clean
+.PHONY: setup test demo lab bench bench-search bench-backbones bench-gram-official bench-train gallery train-default results results-temperature compare-example constraints mutations clean
 
 setup: $(STAMP)
 
@@ -83,6 +83,14 @@ results: $(STAMP) $(WORLD)/train/captions.jsonl $(WORLD)/val/captions.jsonl $(WO
 	$(PY) docs/make_results.py --study runs/study --out docs/results
 	cp runs/study-init/table.md docs/results/table-init.md
 	cp runs/study-init/summary.json docs/results/summary-init.json
+
+# GRAM's temperature and logit range (configs/study-temperature.toml: 5 variants x 3 seeds at the study's
+# budget, about 45 minutes on 2 cores); finished runs are kept
+results-temperature: $(STAMP) $(WORLD)/train/captions.jsonl $(WORLD)/val/captions.jsonl $(WORLD)/test/captions.jsonl $(WORLD)/compositional/captions.jsonl
+	$(PY) -m gramviz experiment --config configs/study-temperature.toml
+	mkdir -p docs/results
+	cp runs/study-temperature/table.md docs/results/table-temperature.md
+	cp runs/study-temperature/summary.json docs/results/summary-temperature.json
 
 # The Explore tab's built-in comparison (docs/results.md: GRAM against pairwise InfoNCE): the study's
 # pairwise variant (configs/study.toml) for seed 0 only, with the options `gramviz experiment` gives it,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import abc
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -23,7 +24,7 @@ from .distributed import gather_with_grad, is_distributed
 from .gram import _base_height_matrix
 from .scores import cosine_matrix, get_measure
 
-__all__ = ["LOSSES", "smoothed_cross_entropy", "ContrastiveLoss", "GRAMLoss", "PairwiseInfoNCELoss", "FusedInfoNCELoss"]
+__all__ = ["LOGIT_RANGES", "LOSSES", "smoothed_cross_entropy", "ContrastiveLoss", "GRAMLoss", "PairwiseInfoNCELoss", "FusedInfoNCELoss"]
 
 
 class _SmoothedCrossEntropy(torch.autograd.Function):
@@ -171,8 +172,20 @@ class ContrastiveLoss(nn.Module, metaclass=abc.ABCMeta):
         return loss
 
 
+LOGIT_RANGES = ("volume", "matched")
+
+
 class GRAMLoss(ContrastiveLoss):
     """GRAM's contrastive loss: logits = -volume(anchor_i, others_j...) / tau.
+
+    Volumes of unit vectors lie in [0, 1], so these logits span [-1/tau, 0]: half the range of
+    cosine logits s/tau over [-1/tau, 1/tau], and the same tau gives GRAM a softer softmax.
+    ``logit_range="matched"`` uses (1 - 2 volume) / tau instead, which spans the cosine range
+    (the constant cancels in the softmax: it is -2 volume / tau, twice the default's scale).
+
+    Args:
+        logit_range: ``"volume"`` (the paper's -volume / tau) or ``"matched"``.
+        **kwargs: as `ContrastiveLoss` (temperature, learnable_temperature, label_smoothing, ...).
 
     Example:
         >>> loss = GRAMLoss()
@@ -183,12 +196,19 @@ class GRAMLoss(ContrastiveLoss):
 
     measure = "volume"
 
+    def __init__(self, logit_range: str = "volume", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if logit_range not in LOGIT_RANGES:
+            raise ValueError(f"logit_range must be one of {LOGIT_RANGES}, got {logit_range!r}")
+        self.logit_range = logit_range
+
     def scores(self, anchor: Tensor, *others: Tensor) -> list[Tensor]:
         return [get_measure("volume").function(anchor, *others)]
 
     def logits(self, anchor: Tensor, *others: Tensor, inv_temperature: Tensor) -> list[Tensor]:
         # -volume / tau = height * (-base / tau): one elementwise pass over the (N, M) matrix
-        return [_base_height_matrix(anchor, others, scale=lambda base: -inv_temperature * base)[1]]
+        factor = -2.0 if self.logit_range == "matched" else -1.0  # "matched": the constant 1 / tau cancels
+        return [_base_height_matrix(anchor, others, scale=lambda base: factor * inv_temperature * base)[1]]
 
 
 class PairwiseInfoNCELoss(ContrastiveLoss):

@@ -3,6 +3,7 @@ check, resuming a study, and the geometry of the volume decomposition against nu
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -117,3 +118,18 @@ def test_bad_study_files_are_refused_with_the_file_named(tmp_path):
         with pytest.raises(ValueError, match=message) as err:
             load_study(bad)
         assert "bad.toml" in str(err.value)
+
+
+@pytest.mark.parametrize("name", ["study", "study-init", "study-temperature"])
+def test_every_variant_of_the_shipped_studies_is_a_valid_training_config(name):
+    from gramviz.experiment import _options, load_study
+    from gramviz.training import load_config
+
+    study = load_study(Path(__file__).resolve().parents[1] / "configs" / f"{name}.toml")
+    configs = {v: load_config(study.base, None, [*_options(o), *study.set, "seed=0", "out_dir=unused"])
+               for v, o in study.variants.items()}
+    assert configs and all(c.epochs >= 1 for c in configs.values())
+    if name == "study-temperature":
+        assert {(c.temperature, c.learn_temperature, c.logit_range) for c in configs.values()} == {
+            (0.035, False, "volume"), (0.07, False, "volume"), (0.14, False, "volume"), (0.07, True, "volume"),
+            (0.07, True, "matched")}

@@ -162,3 +162,23 @@ def test_reused_buffers_never_serve_two_live_graphs():
         x.grad = None
     lb.backward()  # the retained graph again, after other calls used the buffers
     assert all(torch.allclose(x.grad, e, atol=1e-12) for x, e in zip(b, expected_b))
+
+
+def test_the_matched_logit_range_is_one_minus_twice_the_volume_over_tau():
+    g = torch.Generator().manual_seed(5)
+    t, v, a = (F.normalize(torch.randn(6, 5, generator=g, dtype=torch.float64), dim=-1).requires_grad_()
+               for _ in range(3))
+    matched = gramviz.GRAMLoss(logit_range="matched", temperature=0.1, learnable_temperature=False)
+    vol = gramviz.volume_matrix(t, v, a)
+    logits = (1 - 2 * vol) / 0.1  # spans [-1/tau, 1/tau] like cosine logits
+    target = torch.arange(6)
+    expected = (F.cross_entropy(logits, target, label_smoothing=0.1) + F.cross_entropy(logits.T, target,
+                                                                                        label_smoothing=0.1)) / 2
+    got = matched(t, v, a)
+    assert torch.allclose(got, expected)
+    grads = torch.autograd.grad(got, (t, v, a))
+    assert all(torch.allclose(x, y) for x, y in zip(grads, torch.autograd.grad(expected, (t, v, a))))
+    half = gramviz.GRAMLoss(temperature=0.05, learnable_temperature=False)  # the same softmax as tau / 2
+    assert torch.allclose(half(t, v, a), got)
+    with pytest.raises(ValueError, match="logit_range must be one of"):
+        gramviz.GRAMLoss(logit_range="cosine")

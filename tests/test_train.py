@@ -187,6 +187,8 @@ def test_set_values_are_parsed_by_field_type():
         (["epochs"], "expects key=value"),
         (["extra_weight=0.5"], "extra_weight is set but extra_term is None"),
         (["train_data="], "train_data is required"),
+        (["logit_range=wide"], "logit_range must be one of"),
+        (["loss=pairwise", "logit_range=matched"], "applies to the GRAM loss only"),
     ],
 )
 def test_bad_options_give_clear_errors(overrides, message):
@@ -275,3 +277,13 @@ def test_the_log_carries_the_volume_collapse_statistics_of_the_validation_clips(
                 "cos_va_median": cos.median()}
     for name, value in expected.items():
         assert logged[f"val/geom/{name}"] == pytest.approx(float(value), abs=1e-5), name
+
+
+def test_a_fixed_temperature_stays_and_the_matched_range_trains(world, tmp_path):
+    out = tmp_path / "run"
+    assert cli_main(["train", *smoke_args(world, out, "epochs=1", "learn_temperature=false", "temperature=0.14",
+                                          "logit_range=matched", val=False)]) == 0
+    steps = [r for r in read_log(out) if "loss" in r]
+    assert steps and all(r["temperature"] == pytest.approx(0.14) for r in steps)
+    card = json.loads((out / "final" / "card.json").read_text())
+    assert card["config"]["logit_range"] == "matched" and card["config"]["learn_temperature"] is False

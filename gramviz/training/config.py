@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..losses import LOSSES
+from ..losses import LOGIT_RANGES, LOSSES
 
 __all__ = ["PRESETS", "TrainConfig", "add_train_arguments", "load_config", "parse_override"]
 
@@ -60,6 +60,8 @@ class TrainConfig:
     warmup_steps: int = 100  # linear warmup from 0 to lr over these steps
     grad_clip: float = 1.0  # clip the global gradient norm to this; 0 turns clipping off
     temperature: float = 0.07  # initial (learnable) temperature of the contrastive losses
+    learn_temperature: bool = True  # false: the temperature stays at its initial value
+    logit_range: str = "volume"  # GRAM: "volume" (-V/tau, over [-1/tau, 0]) or "matched" ((1 - 2V)/tau, as cosines)
     label_smoothing: float = 0.1  # label smoothing of the contrastive cross-entropy
     seed: int = 0  # seeds weights, data order, caption draws and every RNG
     device: str = "auto"  # "auto" (cuda if available), "cpu", "cuda", "cuda:1", ...
@@ -279,6 +281,9 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         need(getattr(cfg, name) >= 0, f"{name} must not be negative, got {getattr(cfg, name)}")
     need(cfg.log_every >= 1, f"log_every must be at least 1, got {cfg.log_every}")
     need(cfg.temperature > 0, f"temperature must be positive, got {cfg.temperature}")
+    need(cfg.logit_range in LOGIT_RANGES, f"logit_range must be one of {LOGIT_RANGES}, got {cfg.logit_range!r}")
+    need(cfg.logit_range == "volume" or cfg.loss == "gram",
+         f"logit_range = {cfg.logit_range!r} applies to the GRAM loss only, not to loss = {cfg.loss!r}")
     need(0 <= cfg.label_smoothing < 1, f"label_smoothing must lie in [0, 1), got {cfg.label_smoothing}")
     need(cfg.device == "auto" or cfg.device == "cpu" or cfg.device.startswith("cuda"),
          f"device must be 'auto', 'cpu' or 'cuda[:N]', got {cfg.device!r}")

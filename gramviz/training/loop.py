@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import shlex
 import sys
@@ -120,7 +121,9 @@ def _resume_state(cfg: TrainConfig, resume: bool, world: int) -> dict[str, Any] 
         return None
     state = json.loads((path / "state.json").read_text())
     old, new = state["config"], cfg.to_dict()
-    changed = [k for k in new if k not in RUN_CONTROL and old.get(k) != new[k]]
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING}
+    # a field added since the checkpoint was written compares as its default
+    changed = [k for k in new if k not in RUN_CONTROL and old.get(k, defaults.get(k)) != new[k]]
     if changed:
         raise ValueError(f"--resume: the config differs from the checkpoint's in {changed}; "
                          "only these may change: " + ", ".join(RUN_CONTROL))

@@ -29,8 +29,10 @@ class GRAMObjective(nn.Module):
         super().__init__()
         self.model = model
         self.modalities = tuple(model.config.modalities)
-        kw = {"temperature": cfg.temperature, "label_smoothing": cfg.label_smoothing}
-        self.loss = LOSSES[cfg.loss](**kw)  # text anchor against the other modalities
+        kw = {"temperature": cfg.temperature, "label_smoothing": cfg.label_smoothing,
+              "learnable_temperature": cfg.learn_temperature}
+        gram = {"logit_range": cfg.logit_range} if cfg.loss == "gram" else {}
+        self.loss = LOSSES[cfg.loss](**kw, **gram)  # text anchor against the other modalities
         # symmetric InfoNCE between video and audio, with its own temperature
         self.extra = PairwiseInfoNCELoss(**kw) if cfg.extra_term == "video_audio" else None
         self.extra_weight, self.dam_weight = cfg.extra_weight, (cfg.dam_weight if cfg.dam else 0.0)
