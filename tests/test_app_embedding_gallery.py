@@ -17,10 +17,11 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from test_app import write_video
+from web import free_port
 
 import gramviz
 from gramviz.embeddings import save_embeddings
-from test_app import _free_port, write_video
 
 pytestmark = [pytest.mark.filterwarnings("ignore:.*no_silent_downcasting"),
               pytest.mark.filterwarnings("ignore:The copy keyword is deprecated")]
@@ -74,7 +75,7 @@ def app(files):
 
     state = DemoState.start("world-small", files.good, progress=False)
     demo = launch.build_demo(state)
-    args = launch.parse_args(["--port", str(_free_port())])
+    args = launch.parse_args(["--port", str(free_port())])
     demo.launch(prevent_thread_lock=True, quiet=True, **launch.launch_options(state, args))
     client = gradio_client.Client(demo.local_url, verbose=False, download_files=False)
     yield client, demo.local_url, state
@@ -230,12 +231,12 @@ def test_demo_exits_2_naming_a_bad_gallery(files, name, problem, capsys, monkeyp
 
     monkeypatch.setattr(gr.Blocks, "launch", lambda *a, **k: pytest.fail("launched despite a bad gallery"))
     path = files.dir / f"{name}.safetensors"
-    assert launch.main(["--gallery", str(path), "--port", str(_free_port())]) == 2  # python app.py
+    assert launch.main(["--gallery", str(path), "--port", str(free_port())]) == 2  # python app.py
     err = capsys.readouterr().err
     assert f"{path}" in err and problem in err
     from gramviz.cli import main
 
-    assert main(["demo", "--gallery", str(path), "--port", str(_free_port())]) == 2  # gramviz demo
+    assert main(["demo", "--gallery", str(path), "--port", str(free_port())]) == 2  # gramviz demo
     err = capsys.readouterr().err
     assert f"{path}" in err and problem in err
 

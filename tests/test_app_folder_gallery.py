@@ -19,7 +19,7 @@ from pathlib import Path
 import gradio_client
 import pytest
 import torch
-from test_app import _free_port
+from web import free_port
 
 import gramviz
 import gramviz.evaluation
@@ -307,7 +307,7 @@ def app(plain):
 
     state = DemoState.start("world-small", plain, progress=False)
     demo = launch.build_demo(state)
-    args = launch.parse_args(["--port", str(_free_port())])
+    args = launch.parse_args(["--port", str(free_port())])
     demo.launch(prevent_thread_lock=True, quiet=True, **launch.launch_options(state, args))
     client = gradio_client.Client(demo.local_url, verbose=False, download_files=False)
     yield client, state
