@@ -89,6 +89,43 @@ def test_the_goal_check_uses_the_best_cosine_baseline_and_the_larger_spread(tmp_
     assert "| g | 0.820 ± 0.020 |" in table and "| f | 0.600 ± 0.000 |" in table and "goal met" in table
 
 
+def test_the_match_goal_and_a_share_of_the_ceiling(tmp_path):
+    study, results = _hand_summary_input()
+    (tmp_path / "test").mkdir()
+    (tmp_path / "test" / "world.json").write_text(json.dumps({"oracle": {"video_to_audio": {"R@1": 1.0}}}))
+    study.eval, study.goal_t2va, study.goal_v2a_share = {"test": str(tmp_path / "test")}, "match", 0.25
+    results = [r for r in results if r["variant"] != "g" or r["seed"] != 2]  # g has seeds 0, 1 only
+    for r in results:
+        if r["variant"] == "g":
+            r["splits"]["test"]["t2va/R@1"] -= 0.05  # 0.75, 0.77: below p's 0.75 +- 0.05 by less than the spread
+    summary = summarise(study, results)
+    g = summary["goal"]["variants"]["g"]
+    assert g["t2va_gain"] == pytest.approx(0.76 - 0.75) and g["t2va_ok"] and not g["beats_cosine"]
+    assert g["v2a_of_ceiling"] == pytest.approx(0.30) and g["aligns_va"] and g["met"]
+    for r in results:
+        if r["variant"] == "g":
+            r["splits"]["test"]["t2va/R@1"] -= 0.07  # 0.68, 0.70: mean 0.69 < 0.75 - 0.05
+            r["splits"]["test"]["v2a/R@1"] = 0.2  # under a quarter of the ceiling
+    g = summarise(study, results)["goal"]["variants"]["g"]
+    assert not g["t2va_ok"] and not g["aligns_va"] and not g["met"]
+    table = format_summary(summary, keys=("t2va/R@1",))
+    assert "| g (n=2) | 0.760 ± 0.014 |" in table and "| p | 0.750 ± 0.050 |" in table and "25% of the ceiling" in table
+
+
+def test_seed_major_runs_and_summarising_the_finished_runs(world, tmp_path, capsys):
+    out = tmp_path / "study"
+    path = _study_file(world, out)
+    assert cli_main(["experiment", "--config", str(path), "--only", "gram,pairwise", "--seeds", "1", "--quiet"]) == 0
+    assert (out / "gram" / "seed-1" / "result.json").exists() and not (out / "gram" / "seed-0").exists()
+    assert json.loads((out / "summary.json").read_text())["runs"] == {"gram": [1], "pairwise": [1]}
+    capsys.readouterr()
+    assert cli_main(["experiment", "--config", str(path), "--finished", "--quiet"]) == 0  # trains nothing
+    assert "| gram (n=1) |" in capsys.readouterr().out and not (out / "from_pairwise").exists()
+    with pytest.raises(SystemExit):  # the CLI prints the problem and exits with status 2
+        cli_main(["experiment", "--config", str(path), "--seeds", "7", "--quiet"])
+    assert "seeds [7] are not in the study's [0, 1]" in capsys.readouterr().err
+
+
 def test_geometry_matches_a_numpy_decomposition():
     g = torch.Generator().manual_seed(3)
     emb = {m: torch.nn.functional.normalize(torch.randn(7, 5, generator=g, dtype=torch.float64), dim=1)
@@ -120,7 +157,7 @@ def test_bad_study_files_are_refused_with_the_file_named(tmp_path):
         assert "bad.toml" in str(err.value)
 
 
-@pytest.mark.parametrize("name", ["study", "study-init", "study-temperature"])
+@pytest.mark.parametrize("name", ["study", "study-init", "study-temperature", "study-long", "study-aim"])
 def test_every_variant_of_the_shipped_studies_is_a_valid_training_config(name):
     from gramviz.experiment import _options, load_study
     from gramviz.training import load_config

@@ -279,11 +279,32 @@ def test_the_log_carries_the_volume_collapse_statistics_of_the_validation_clips(
         assert logged[f"val/geom/{name}"] == pytest.approx(float(value), abs=1e-5), name
 
 
+def test_the_batch_collapse_means_match_float64_determinants():
+    from gramviz.gram import volume_matrix
+    from gramviz.training.objective import batch_collapse
+
+    g = torch.Generator().manual_seed(11)
+    t, v, a = (torch.nn.functional.normalize(torch.randn(5, 6, generator=g), dim=1) for _ in range(3))
+    v[1] = a[1]  # a clip with its video equal to its audio: a flat (zero-volume) positive
+
+    def vol(*xs):
+        m = torch.stack([x.double() for x in xs])
+        return float(torch.det(m @ m.T).clamp_min(0).sqrt())
+
+    pos = [vol(t[i], v[i], a[i]) for i in range(5)]
+    neg = [vol(t[i], v[j], a[j]) for i in range(5) for j in range(5) if i != j]
+    got = batch_collapse(volume_matrix(t, v, a))
+    assert got["geom/batch_pos_volume"] == pytest.approx(sum(pos) / 5, abs=1e-5)
+    assert got["geom/batch_neg_volume"] == pytest.approx(sum(neg) / 20, abs=1e-5)
+    assert set(batch_collapse(volume_matrix(t[:1], v[:1], a[:1]))) == {"geom/batch_pos_volume"}  # no negatives
+
+
 def test_a_fixed_temperature_stays_and_the_matched_range_trains(world, tmp_path):
     out = tmp_path / "run"
     assert cli_main(["train", *smoke_args(world, out, "epochs=1", "learn_temperature=false", "temperature=0.14",
                                           "logit_range=matched", val=False)]) == 0
     steps = [r for r in read_log(out) if "loss" in r]
     assert steps and all(r["temperature"] == pytest.approx(0.14) for r in steps)
+    assert all(0 <= r["geom/batch_pos_volume"] <= 1 and 0 <= r["geom/batch_neg_volume"] <= 1 for r in steps)
     card = json.loads((out / "final" / "card.json").read_text())
     assert card["config"]["logit_range"] == "matched" and card["config"]["learn_temperature"] is False

@@ -50,9 +50,22 @@ class GRAMObjective(nn.Module):
         if self.extra is not None:
             out["loss_extra"] = self.extra(emb["video"], emb["audio"])
             loss = loss + self.extra_weight * out["loss_extra"]
+        volumes = volume_matrix(anchor.detach().float(), *(o.detach().float() for o in others))  # (B, B), local
+        out.update(batch_collapse(volumes))
         if self.dam_weight:
-            volumes = volume_matrix(anchor.detach().float(), *(o.detach().float() for o in others))  # (B, B), local
             out["loss_dam"] = dam_loss(self.model, tokens, volumes, temperature=terms["temperature"])
             loss = loss + self.dam_weight * out["loss_dam"]
         out["loss"] = loss
         return out
+
+
+def batch_collapse(volumes: Tensor) -> dict[str, Tensor]:
+    """The mean volume of the batch's matching tuples (the diagonal of its (B, B) volume matrix) and
+    of its non-matching ones: logged at every log step, they show when training leaves the flat
+    region near orthogonality (both near 1) at a finer grain than the per-epoch validation. A batch
+    of one sample has no non-matching tuple, so only the first is given."""
+    n = volumes.shape[0]
+    out = {"geom/batch_pos_volume": volumes.diagonal().mean()}
+    if n > 1:
+        out["geom/batch_neg_volume"] = (volumes.sum() - volumes.diagonal().sum()) / (n * n - n)
+    return out
