@@ -73,6 +73,7 @@ class Study:
     ceiling_split: str = "test"  # whose world.json gives the video -> audio ceiling of the goal
     goal_t2va: str = "beat"  # "beat": more than the spread above the best cosine; "match": not below it by more
     goal_v2a_share: float = 0.9  # the share of the video -> audio ceiling the goal asks for
+    goal_baselines: list[str] | None = None  # the cosine variants to compare with (default: every one)
 
 
 def load_study(path: str | Path, overrides: Sequence[str] = ()) -> Study:
@@ -97,6 +98,9 @@ def load_study(path: str | Path, overrides: Sequence[str] = ()) -> Study:
     if study.goal_t2va not in ("beat", "match") or not 0 <= study.goal_v2a_share <= 1:
         raise ValueError(f"{path}: goal_t2va must be 'beat' or 'match' and goal_v2a_share in [0, 1], got "
                          f"{study.goal_t2va!r} and {study.goal_v2a_share!r}")
+    if study.goal_baselines is not None and set(study.goal_baselines) - set(study.variants):
+        raise ValueError(f"{path}: goal_baselines {sorted(set(study.goal_baselines) - set(study.variants))} "
+                         f"are not variants of the study")
     study.set = [*study.set, *overrides]
     return study
 
@@ -238,7 +242,8 @@ def summarise(study: Study, results: list[dict[str, Any]]) -> dict[str, Any]:
     summary: dict[str, Any] = {"seeds": study.seeds, "runs": runs, "stats": stats, "ceiling_v2a": _ceiling(study)}
     split = study.ceiling_split
     loss_of = {v: dict(o).get("loss", "gram") for v, o in study.variants.items()}
-    cosine = [v for v in stats if v in loss_of and _own_measure(loss_of[v]) is not None and split in stats[v]]
+    cosine = [v for v in stats if v in loss_of and _own_measure(loss_of[v]) is not None and split in stats[v]
+              and (study.goal_baselines is None or v in study.goal_baselines)]
     gram = [v for v in stats if loss_of.get(v) == "gram" and split in stats[v]]
     if cosine and gram:
         best_cos = max(cosine, key=lambda v: stats[v][split]["t2va/R@1"][0])

@@ -108,6 +108,9 @@ def test_the_match_goal_and_a_share_of_the_ceiling(tmp_path):
             r["splits"]["test"]["v2a/R@1"] = 0.2  # under a quarter of the ceiling
     g = summarise(study, results)["goal"]["variants"]["g"]
     assert not g["t2va_ok"] and not g["aligns_va"] and not g["met"]
+    study.goal_baselines = ["f"]  # only the fused model counts as the baseline (0.60 +- 0)
+    goal = summarise(study, results)["goal"]
+    assert goal["best_cosine"] == "f" and goal["variants"]["g"]["t2va_gain"] == pytest.approx(0.69 - 0.60)
     table = format_summary(summary, keys=("t2va/R@1",))
     assert "| g (n=2) | 0.760 ± 0.014 |" in table and "| p | 0.750 ± 0.050 |" in table and "25% of the ceiling" in table
 
@@ -124,6 +127,10 @@ def test_seed_major_runs_and_summarising_the_finished_runs(world, tmp_path, caps
     with pytest.raises(SystemExit):  # the CLI prints the problem and exits with status 2
         cli_main(["experiment", "--config", str(path), "--seeds", "7", "--quiet"])
     assert "seeds [7] are not in the study's [0, 1]" in capsys.readouterr().err
+    from gramviz.study_curves import study_curves
+
+    logged = study_curves(out)["runs"]["gram"][1]  # the training batch's volumes at every log step
+    assert logged and all(0 <= r["geom/batch_pos_volume"] <= 1 for r in logged if "geom/batch_pos_volume" in r)
 
 
 def test_geometry_matches_a_numpy_decomposition():
@@ -150,7 +157,9 @@ def test_geometry_matches_a_numpy_decomposition():
 def test_bad_study_files_are_refused_with_the_file_named(tmp_path):
     bad = tmp_path / "bad.toml"
     for text, message in (("base = 'x'\n", "at least one"), ("base = 'x'\nfoo = 1\n[variants.a]\n", "unknown keys"),
-                          ("base = 'x'\nseeds = []\n[variants.a]\nloss='gram'\n", "seeds"), ("base = [", "cannot read")):
+                          ("base = 'x'\nseeds = []\n[variants.a]\nloss='gram'\n", "seeds"), ("base = [", "cannot read"),
+                          ("base = 'x'\ngoal_baselines = ['b']\n[variants.a]\n", "goal_baselines"),
+                          ("base = 'x'\ngoal_t2va = 'win'\n[variants.a]\n", "goal_t2va")):
         bad.write_text(text)
         with pytest.raises(ValueError, match=message) as err:
             load_study(bad)

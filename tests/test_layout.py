@@ -19,7 +19,7 @@ LAYERS = (
     ("core", ("_checks", "_version", "_workspace", "modalities", "gram", "scores", "losses", "metrics", "distributed")),
     ("data and models", ("media", "features", "datasets", "cache", "embeddings", "world", "models")),
     ("training and evaluation", ("training", "evaluation", "clip_index", "search", "analysis", "experiment",
-                                 "exploration")),
+                                 "study_curves", "exploration")),
     ("figures", ("viz",)),
     ("app and command line", ("app", "cli", "__main__", "")),  # "": the package's own __init__
 )

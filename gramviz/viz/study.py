@@ -7,7 +7,7 @@ from typing import Any
 
 from ._style import PALETTE, go, titled_layout
 
-__all__ = ["VARIANT_LABELS", "study_comparison"]
+__all__ = ["VARIANT_LABELS", "collapse_curves", "study_comparison"]
 
 # how the variants of configs/study.toml are named in figures; other names are shown as they are
 VARIANT_LABELS = {
@@ -16,7 +16,9 @@ VARIANT_LABELS = {
     "gram_va": "GRAM + video-audio InfoNCE",
     "pairwise": "pairwise cosine (ImageBind-like)",
     "fused": "fused cosine (VAST-like)",
+    "gram_from_pairwise": "GRAM from a pairwise start",
 }
+COLLAPSE = ("geom/batch_pos_volume", "val/geom/pos_volume_std", "val/geom/base_median", "val/geom/height_median")
 RETRIEVAL = ("t2va/R@1", "va2t/R@1", "t2v/R@1", "t2a/R@1", "v2a/R@1", "a2v/R@1", "cls/top1")
 
 
@@ -76,4 +78,60 @@ def study_comparison(
     fig.update_layout(**titled_layout(*head, legend={"orientation": "h", "y": -0.18, "x": 0}), barmode="group",
                       meta={"split": split, "variants": variants})
     fig.update_yaxes(title="value (recall: fraction; geometry: median)")
+    return fig
+
+
+def collapse_curves(curves: Mapping[str, Any], keys: Sequence[str] = COLLAPSE,
+                    variants: Sequence[str] | None = None, title: str | None = None) -> go.Figure:
+    """When do a study's runs leave the flat region? One panel per logged statistic against epochs.
+
+    What to look at: every volume starts near 1 (untrained encoders give nearly orthogonal
+    embeddings, where the GRAM loss is flat). A run has left the flat region when its matching
+    tuples' mean volume (``geom/batch_pos_volume``, the training batch at every log step) has
+    clearly fallen below 1; a cross-sample standard deviation of volumes near 0 says the volumes
+    have collapsed to one value. One line per seed, one colour per variant.
+
+    Args:
+        curves: what `gramviz.study_curves.study_curves` returns (or its JSON read back):
+            ``{"runs": {variant: {seed: [{"epoch", key: value, ...}, ...]}}}``.
+        keys: the logged statistics to draw, one panel each.
+        variants: the variants to draw (default: all).
+        title: the figure's title.
+
+    Example:
+        >>> c = {"runs": {"gram": {"0": [{"epoch": 1, "geom/batch_pos_volume": 0.95}]}}}
+        >>> [t.name for t in collapse_curves(c, keys=("geom/batch_pos_volume",)).data]
+        ['GRAM']
+    """
+    from plotly.subplots import make_subplots
+
+    runs = curves.get("runs") if isinstance(curves, Mapping) else None
+    if not isinstance(runs, Mapping) or not runs:
+        raise ValueError("curves must be what gramviz.study_curves.study_curves returns: a dict with non-empty 'runs'")
+    names = list(variants) if variants is not None else list(runs)
+    unknown = [v for v in names if v not in runs]
+    if unknown or not keys:
+        raise ValueError(f"collapse_curves: unknown variants {unknown} (the curves have {list(runs)})" if unknown
+                         else "collapse_curves: keys is empty")
+    fig = make_subplots(rows=len(keys), cols=1, shared_xaxes=True, subplot_titles=list(keys),
+                        vertical_spacing=0.22 / len(keys))
+    for c, variant in enumerate(names):
+        label, color = VARIANT_LABELS.get(variant, variant), PALETTE[c % len(PALETTE)]
+        for s, (seed, records) in enumerate(runs[variant].items()):
+            for r, key in enumerate(keys, start=1):
+                points = [(p["epoch"], p[key]) for p in records if key in p and p.get("epoch") is not None]
+                if not points:
+                    continue
+                first = s == 0 and r == 1
+                fig.add_trace(go.Scatter(
+                    x=[x for x, _ in points], y=[y for _, y in points], name=label, legendgroup=variant,
+                    showlegend=first, mode="lines" if len(points) > 30 else "lines+markers",
+                    line={"color": color, "width": 1.5}, opacity=0.85, meta={"variant": variant, "seed": seed},
+                    hovertemplate=f"{label}, seed {seed}<br>epoch %{{x:.2f}}: {key} %{{y:.4f}}<extra></extra>",
+                ), row=r, col=1)
+    fig.update_layout(**titled_layout(title or "Leaving the flat region: volume statistics during training",
+                                      "one line per seed; volumes near 1 = still nearly orthogonal",
+                                      legend={"orientation": "h", "y": -0.08, "x": 0}),
+                      height=230 * len(keys) + 160)
+    fig.update_xaxes(title="epoch", row=len(keys), col=1)
     return fig
