@@ -77,6 +77,9 @@ MUTATIONS = (
     Mutation("zero-rows-present", "a clip whose embedding is a zero row (missing) is ranked like the others",
              "gramviz/evaluation/retrieval.py", "has = emb[m].ne(0).any(1)", "has = emb[m].ne(0).any(1) | True",
              ("tests/test_evaluate.py",)),
+    Mutation("batch-collapse-diagonal", "the batch's mean non-matching volume also averages the matching ones",
+             "gramviz/training/objective.py", "(volumes.sum() - volumes.diagonal().sum()) / (n * n - n)",
+             "volumes.sum() / (n * n)", ("tests/test_train.py", "-k", "batch_collapse")),
 )
 
 
