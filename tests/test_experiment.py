@@ -59,6 +59,25 @@ def test_a_tiny_study_runs_end_to_end_and_resumes(world, tmp_path, capsys):
     assert cli_main(["experiment", "--config", str(world / "study.toml"),
                      "--only", "gram", "--quiet"]) == 0
     assert (out / "gram" / "seed-0" / "result.json").stat().st_mtime_ns == stamp
+    # video -> audio also ranked by the cosine, checked against a hand ranking of the saved embeddings
+    saved = torch.load(out / "gram" / "seed-0" / "embeddings-test.pt", weights_only=True)
+    cos = torch.nn.functional.normalize(saved["video"].double(), dim=1) @ \
+        torch.nn.functional.normalize(saved["audio"].double(), dim=1).T
+    hand = float((cos.diagonal()[:, None] >= cos).all(1).double().mean())  # own audio first (ties: ours)
+    test = runs["gram", 0]["splits"]["test"]
+    assert test["cos/v2a/R@1"] == pytest.approx(hand, abs=1 / 8 + 1e-9) and test["cos/v2a/n"] == 8
+    # a result written before the cosine ranking existed is evaluated again, not trained again
+    result = out / "gram" / "seed-1" / "result.json"
+    old = json.loads(result.read_text())
+    for split in old["splits"].values():
+        for key in [k for k in split if k.startswith("cos/")]:
+            del split[key]
+    result.write_text(json.dumps(old))
+    weights = (out / "gram" / "seed-1" / "final" / "model.safetensors").stat().st_mtime_ns
+    assert cli_main(["experiment", "--config", str(world / "study.toml"), "--only", "gram", "--quiet"]) == 0
+    again = json.loads(result.read_text())["splits"]["test"]
+    assert again["cos/v2a/R@1"] == runs["gram", 1]["splits"]["test"]["cos/v2a/R@1"]
+    assert (out / "gram" / "seed-1" / "final" / "model.safetensors").stat().st_mtime_ns == weights
 
 
 def _hand_summary_input():
