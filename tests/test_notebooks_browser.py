@@ -3,7 +3,7 @@
 Every HTML table cell of the outputs must show text once it has been scrolled into view: a table
 that renders only while its cell is on screen (a Plotly table in JupyterLab's default windowing
 mode) would show empty cells here. The notebooks run in a copy under a temporary folder (with the
-study's summary.json where notebook 3 looks for it), so JupyterLab's autosave never writes outputs
+study's summary.json and curves where notebook 3 looks for them), so JupyterLab's autosave never writes outputs
 into notebooks/. The kernel is this environment's Python, which the test checks.
 
 Skipped, with the reason, when Chromium, Playwright or JupyterLab is missing. Deselect with
@@ -117,7 +117,8 @@ def lab(tmp_path_factory):
         (home / "notebooks").mkdir(exist_ok=True)
         shutil.copy(ROOT / "notebooks" / name, home / "notebooks" / name)
     (home / "docs" / "results").mkdir(parents=True)
-    shutil.copy(ROOT / "docs" / "results" / "summary.json", home / "docs" / "results" / "summary.json")
+    for name in ("summary.json", "curves-long.json"):  # what notebook 3 reads
+        shutil.copy(ROOT / "docs" / "results" / name, home / "docs" / "results" / name)
     state = {d: home / "state" / d for d in ("config", "data", "runtime", "settings", "workspaces", "ipython")}
     for d in state.values():
         d.mkdir(parents=True)
