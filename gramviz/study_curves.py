@@ -14,13 +14,14 @@ from a study's runs into one small JSON-ready dict, and finds when each run left
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CURVE_KEYS", "study_curves", "flat_exits", "flat_exit_rows"]
+from .training.log import read_log
+
+__all__ = ["CURVE_KEYS", "flat_exit_rows", "flat_exits", "study_curves"]
 
 CURVE_KEYS = (
     "geom/batch_pos_volume", "geom/batch_neg_volume",
@@ -29,25 +30,16 @@ CURVE_KEYS = (
 )
 
 
-def _read_log(path: Path) -> list[dict[str, Any]]:
-    records = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{path}, line {n}: not JSON ({err.msg})") from None
-    return records
-
-
 def study_curves(out_dir: str | Path, variants: Sequence[str] | None = None,
-                 keys: Sequence[str] = CURVE_KEYS) -> dict[str, Any]:
+                 keys: Sequence[str] = CURVE_KEYS, finished_only: bool = True) -> dict[str, Any]:
     """The curve values of every run of a study found under ``out_dir`` (``<variant>/seed-<s>/log.jsonl``).
 
     Returns ``{"keys": [...], "runs": {variant: {seed: [{"step", "epoch", key: value, ...}, ...]}}}``,
     keeping only the log records that carry one of ``keys`` and only those keys (values rounded to
     5 digits). Variants default to every folder of ``out_dir`` with a run; a run without a log is
-    skipped. Raises ValueError when no run has a log, naming ``out_dir``.
+    skipped, and so, unless ``finished_only`` is False, is a run still training or interrupted (no
+    ``result.json`` beside its log): its curves would stop early. Raises ValueError when no run has a
+    log, naming ``out_dir``.
     """
     root = Path(out_dir)
     names = list(variants) if variants is not None else sorted(p.name for p in root.iterdir() if p.is_dir()) \
@@ -55,10 +47,12 @@ def study_curves(out_dir: str | Path, variants: Sequence[str] | None = None,
     runs: dict[str, dict[int, list[dict[str, Any]]]] = {}
     for variant in names:
         for log in sorted((root / variant).glob("seed-*/log.jsonl")):
+            if finished_only and not (log.parent / "result.json").is_file():
+                continue
             seed = int(log.parent.name.removeprefix("seed-"))
             kept = [{"step": r.get("step"), "epoch": r.get("epoch"),
                      **{k: round(float(r[k]), 5) for k in keys if k in r}}
-                    for r in _read_log(log) if any(k in r for k in keys)]
+                    for r in read_log(log) if any(k in r for k in keys)]
             if kept:
                 runs.setdefault(variant, {})[seed] = kept
     if not runs:

@@ -12,6 +12,7 @@ def _study(root, logs):
         run = root / variant / f"seed-{seed}"
         run.mkdir(parents=True)
         (run / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+        (run / "result.json").write_text("{}")  # a finished run
     return root
 
 
@@ -45,13 +46,22 @@ def test_the_curves_keep_only_the_collapse_statistics_and_find_the_exit(tmp_path
     assert list(study_curves(tmp_path, ["pairwise"])["runs"]) == ["pairwise"]
 
 
+def test_runs_still_training_are_left_out_unless_asked_for(tmp_path):
+    _study(tmp_path, LOGS)
+    (tmp_path / "gram" / "seed-1" / "result.json").unlink()  # seed 1 still training (or killed)
+    assert sorted(study_curves(tmp_path)["runs"]["gram"]) == [0]
+    assert sorted(study_curves(tmp_path, finished_only=False)["runs"]["gram"]) == [0, 1]
+    (tmp_path / "pairwise" / "seed-0" / "result.json").unlink()
+    assert list(study_curves(tmp_path)["runs"]) == ["gram"]
+
+
 def test_bad_logs_and_empty_studies_are_named(tmp_path):
     with pytest.raises(ValueError, match="no run with a log"):
         study_curves(tmp_path)
     _study(tmp_path, {("gram", 0): [{"step": 1, "epoch": 0.1, "geom/batch_pos_volume": 0.9}]})
     with open(tmp_path / "gram" / "seed-0" / "log.jsonl", "a") as f:
         f.write("{not json\n")
-    with pytest.raises(ValueError, match=r"seed-0/log.jsonl, line 2: not JSON"):
+    with pytest.raises(ValueError, match=r"seed-0/log.jsonl, line 2: not valid JSON"):
         study_curves(tmp_path)
 
 

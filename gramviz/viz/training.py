@@ -8,15 +8,14 @@ epoch (e.g. a config header) are skipped.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ..training.log import read_log
 from ._style import PALETTE, base_layout, title_layout
 
 __all__ = ["read_log", "training_curves"]
@@ -32,38 +31,6 @@ PANELS = {
     "other": "value",
 }
 Series = dict[str, tuple[list[float], list[float], str]]  # key -> (x, y, x unit)
-
-
-def read_log(log: str | os.PathLike | Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The records of a JSONL log (a path) or a list of dicts, with a clear error naming the line.
-
-    Example:
-        >>> read_log([{"step": 1, "loss": 0.5}])
-        [{'step': 1, 'loss': 0.5}]
-    """
-    if isinstance(log, (str, os.PathLike)):
-        name, lines = str(log), Path(log).read_text(encoding="utf-8").splitlines()
-        parsed = []
-        for n, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                parsed.append((n, json.loads(line)))
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{name}, line {n}: not valid JSON ({e.msg}): {line[:80]!r}") from None
-    elif isinstance(log, Sequence):
-        name, parsed = "log", list(enumerate(log, start=1))
-    else:
-        raise TypeError(f"log must be a JSONL path or a list of dicts, got {type(log).__name__}")
-    if not parsed:
-        raise ValueError(f"{name}: the log is empty")
-    for n, record in parsed:
-        if not isinstance(record, dict):
-            raise ValueError(f"{name}, line {n}: expected a JSON object, got {type(record).__name__}")
-        for axis in ("step", "epoch"):
-            if axis in record and not _is_number(record[axis]):
-                raise ValueError(f"{name}, line {n}: {axis!r} must be a number, got {record[axis]!r}")
-    return [record for _, record in parsed]
 
 
 def _is_number(x: Any) -> bool:
