@@ -30,11 +30,13 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from ._fields import FieldsDict
 
 __all__ = ["BEATs", "BEATsConfig", "fold_weight_norm", "parameter_shapes", "relative_position_bucket"]
 
@@ -43,7 +45,7 @@ _LAYER_KEY = re.compile(r"^encoder\.layers\.(\d+)\.")
 
 
 @dataclass
-class BEATsConfig:
+class BEATsConfig(FieldsDict):
     """Sizes and flags of a `BEATs` encoder; the defaults are those of BEATs iter3+ (AS2M), GRAM's.
 
     Attributes:
@@ -84,18 +86,6 @@ class BEATsConfig:
     max_distance: int = 800
     gru_rel_pos: bool = True
 
-    def to_dict(self) -> dict:
-        """Plain JSON-ready dict of every field."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: Mapping) -> BEATsConfig:
-        """Inverse of `to_dict`; absent fields take their defaults, unknown ones raise ValueError."""
-        unknown = sorted(set(d) - _field_names())
-        if unknown:
-            raise ValueError(f"unknown BEATsConfig fields {unknown}; known: {sorted(_field_names())}")
-        return cls(**d)
-
     @classmethod
     def from_state_dict(cls, state: Mapping[str, Tensor], **flags) -> BEATsConfig:
         """The config of a `BEATs` state dict: every size from the tensors' shapes.
@@ -111,9 +101,9 @@ class BEATsConfig:
             ValueError: an unknown flag, a flag that contradicts a shape, or keys that are missing
                 or have the wrong shape (all named).
         """
-        unknown = sorted(set(flags) - _field_names())
+        unknown = sorted(set(flags) - cls.field_names())
         if unknown:
-            raise ValueError(f"unknown BEATsConfig fields {unknown}")
+            raise ValueError(f"BEATsConfig: unknown keys {unknown}")
         sizes = _sizes_from_state(state, {**cls().to_dict(), **flags})
         clash = {k: (flags[k], v) for k, v in sizes.items() if k in flags and flags[k] != v}
         if clash:
@@ -127,10 +117,6 @@ class BEATsConfig:
         if wrong:
             raise ValueError(f"BEATs tensors of the wrong shape (found, expected): {wrong}")
         return cfg
-
-
-def _field_names() -> set[str]:
-    return {f.name for f in fields(BEATsConfig)}
 
 
 def _need(state: Mapping[str, Tensor], key: str) -> tuple[int, ...]:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from torch import Tensor
 
+from ._fields import FieldsDict
 from .beats import BEATsConfig
 from .eva import VisionConfig
 from .preprocess import FRAME_SETTINGS as FRAMES  # inference: 2 (GRAM's example), evaluation: 8 (its benchmark)
@@ -37,7 +38,7 @@ def fbank_samples(target_length: int) -> int:
 
 
 @dataclass(frozen=True)
-class TextConfig:
+class TextConfig(FieldsDict):
     """Sizes of the BERT text tower (a transformers ``BertModel`` without pooler); defaults: bert-base-uncased.
 
     Example:
@@ -62,18 +63,6 @@ class TextConfig:
             raise ValueError(f"TextConfig: {self.num_attention_heads} heads do not divide "
                              f"hidden_size {self.hidden_size}")
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready fields."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> TextConfig:
-        """Inverse of `to_dict`; unknown keys raise ValueError."""
-        unknown = sorted(set(d) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"TextConfig: unknown keys {unknown}")
-        return cls(**d)
-
     @classmethod
     def from_state_dict(cls, state: Mapping[str, Tensor], heads: int = BERT_HEADS) -> TextConfig:
         """The sizes of a ``BertModel`` state dict; ``heads`` is the one size no shape records."""
@@ -90,7 +79,7 @@ class TextConfig:
 
 
 @dataclass(frozen=True)
-class OfficialConfig:
+class OfficialConfig(FieldsDict):
     """Architecture and preprocessing of an official GRAM model (the ``official`` entry of ``config.json``).
 
     Attributes:
@@ -148,22 +137,6 @@ class OfficialConfig:
         return {"embed_dim": self.embed_dim, "modalities": ("text", "video", "audio"), "num_frames": self.num_frames,
                 "frame_size": (size, size), "sample_rate": SAMPLE_RATE, "audio_seconds": self.audio_seconds,
                 "n_mels": self.melbins, "max_text_len": self.max_text_len}
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready fields."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any] | OfficialConfig) -> OfficialConfig:
-        """Inverse of `to_dict`; unknown keys raise ValueError."""
-        if isinstance(d, OfficialConfig):
-            return d
-        if not isinstance(d, Mapping):
-            raise ValueError(f"OfficialConfig: expected a table, got {type(d).__name__}")
-        unknown = sorted(set(d) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"OfficialConfig: unknown keys {unknown}")
-        return cls(**d)
 
     def check_model_config(self, config: Any) -> None:
         """Raise ValueError when a `gramviz.ModelConfig` disagrees with this architecture."""

@@ -29,12 +29,13 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from ._fields import FieldsDict
 
 __all__ = ["EVA_HEAD_WIDTH", "EVAVisionTower", "VisionConfig"]
 
@@ -44,7 +45,7 @@ _BLOCK_KEY = re.compile(r"^blocks\.(\d+)\.")
 
 
 @dataclass(frozen=True)
-class VisionConfig:
+class VisionConfig(FieldsDict):
     """Sizes of an `EVAVisionTower`; the defaults are EVA01-CLIP-g/14's (about 1 B parameters).
 
     Attributes:
@@ -86,17 +87,6 @@ class VisionConfig:
         """Tokens per image: the class token and the patches."""
         return 1 + (self.image_size // self.patch_size) ** 2
 
-    def to_dict(self) -> dict[str, int]:
-        """JSON-ready fields."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> VisionConfig:
-        """Inverse of `to_dict`; unknown keys raise ValueError."""
-        unknown = sorted(set(d) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"VisionConfig: unknown keys {unknown}")
-        return cls(**d)
 
     @classmethod
     def from_state_dict(cls, state: Mapping[str, Tensor], head_width: int = EVA_HEAD_WIDTH) -> VisionConfig:
