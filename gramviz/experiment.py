@@ -54,7 +54,7 @@ from .analysis import clip_tuples, matching_volumes, negative_partners
 from .gram import base_height
 from .losses import LOSSES
 
-__all__ = ["Study", "load_study", "geometry", "run", "run_study", "summarise", "format_summary", "main"]
+__all__ = ["Study", "load_study", "geometry", "run", "run_options", "run_study", "summarise", "format_summary", "main"]
 
 HEADLINE = ("t2va/R@1", "own/t2va/R@1", "va2t/R@1", "t2v/R@1", "t2a/R@1", "v2a/R@1", "cos/v2a/R@1", "a2v/R@1",
             "cls/top1")
@@ -181,6 +181,15 @@ def _eval_split(
     return metrics, emb, meta
 
 
+def run_options(study: Study, variant: str, seed: int, progress: bool = True) -> list[str]:
+    """The ``key=value`` training options of one run, on top of ``study.base``: the variant's own, then
+    the study's ``set``, the seed and the run's folder (``{seed}`` in a value becomes the seed)."""
+    out = Path(study.out_dir) / variant / f"seed-{seed}"
+    options = [*_options(study.variants[variant]), *study.set, f"seed={seed}", f"out_dir={out}",
+               f"progress={'true' if progress else 'false'}"]
+    return [o.replace("{seed}", str(seed)) for o in options]  # e.g. init_from = "runs/a/seed-{seed}/final"
+
+
 def run_one(study: Study, variant: str, seed: int, progress: bool = True) -> dict[str, Any]:
     """Train one (variant, seed) unless its result exists, evaluate it; the result dict."""
     from .models import load_model
@@ -193,9 +202,7 @@ def run_one(study: Study, variant: str, seed: int, progress: bool = True) -> dic
         result = json.loads(done.read_text())
         if all("cos/v2a/R@1" in m and (own is None or "own/t2va/R@1" in m) for m in result["splits"].values()):
             return result  # else evaluated again below: it was written before those metrics existed
-    options = [*_options(study.variants[variant]), *study.set, f"seed={seed}", f"out_dir={out}",
-               f"progress={'true' if progress else 'false'}"]
-    options = [o.replace("{seed}", str(seed)) for o in options]  # e.g. init_from = "runs/a/seed-{seed}/final"
+    options = run_options(study, variant, seed, progress)
     cfg = load_config(study.base, None, options)
     if not (out / "final").exists():  # resume a run killed mid-way
         command = shlex.join(["gramviz", "train", "--config", study.base, *(f"--set={o}" for o in options)])
@@ -294,8 +301,9 @@ def format_summary(summary: dict[str, Any], keys: Sequence[str] = HEADLINE + GEO
         lines.append("")
         for v, g in goal["variants"].items():
             share = "n/a" if g["v2a_of_ceiling"] is None else f"{g['v2a_of_ceiling']:.0%}"
+            verdict = "met" if g["met"] else "not met"
             lines.append(f"- {v}: t2va R@1 {g['t2va_gain']:+.3f} vs {goal['best_cosine']} (spread "
-                         f"{g['spread']:.3f}), v2a R@1 at {share} of the ceiling: goal {'met' if g['met'] else 'not met'}")
+                         f"{g['spread']:.3f}), v2a R@1 at {share} of the ceiling: goal {verdict}")
     return "\n".join(lines) + "\n"
 
 

@@ -1,6 +1,7 @@
 """The study runner: a tiny study end to end, its statistics against a hand computation, the goal
 check, resuming a study, and the geometry of the volume decomposition against numpy."""
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -185,16 +186,22 @@ def test_bad_study_files_are_refused_with_the_file_named(tmp_path):
         assert "bad.toml" in str(err.value)
 
 
-@pytest.mark.parametrize("name", ["study", "study-init", "study-temperature", "study-long", "study-aim"])
+@pytest.mark.parametrize("name", ["study", "study-init", "study-temperature", "study-long", "study-aim",
+                                  "study-bundled"])
 def test_every_variant_of_the_shipped_studies_is_a_valid_training_config(name):
-    from gramviz.experiment import _options, load_study
+    from gramviz.experiment import load_study, run_options
     from gramviz.training import load_config
 
-    study = load_study(Path(__file__).resolve().parents[1] / "configs" / f"{name}.toml")
-    configs = {v: load_config(study.base, None, [*_options(o), *study.set, "seed=0", "out_dir=unused"])
-               for v, o in study.variants.items()}
+    repo = Path(__file__).resolve().parents[1]
+    study = load_study(repo / "configs" / f"{name}.toml")
+    configs = {v: load_config(study.base, None, run_options(study, v, 0)) for v in study.variants}
     assert configs and all(c.epochs >= 1 for c in configs.values())
     if name == "study-temperature":
         assert {(c.temperature, c.learn_temperature, c.logit_range) for c in configs.values()} == {
             (0.035, False, "volume"), (0.07, False, "volume"), (0.14, False, "volume"), (0.07, True, "volume"),
             (0.07, True, "matched")}
+    if name == "study-bundled":  # trains exactly what configs/world-small.toml trains for the bundled model
+        bundled = load_config(repo / "configs" / "world-small.toml")
+        assert dataclasses.replace(configs["gram_va"], out_dir=bundled.out_dir, eval_every=bundled.eval_every,
+                                   progress=bundled.progress) == bundled
+        assert configs["gram_va"].out_dir == str(Path("runs/study-bundled/gram_va/seed-0"))
