@@ -51,6 +51,9 @@ def test_runs_still_training_are_left_out_unless_asked_for(tmp_path):
     (tmp_path / "gram" / "seed-1" / "result.json").unlink()  # seed 1 still training (or killed)
     assert sorted(study_curves(tmp_path)["runs"]["gram"]) == [0]
     assert sorted(study_curves(tmp_path, finished_only=False)["runs"]["gram"]) == [0, 1]
+    (tmp_path / "gram" / "seed-2").mkdir()
+    (tmp_path / "gram" / "seed-2" / "log.jsonl").write_text("")  # just started: nothing logged yet
+    assert sorted(study_curves(tmp_path, finished_only=False)["runs"]["gram"]) == [0, 1]
     (tmp_path / "pairwise" / "seed-0" / "result.json").unlink()
     assert list(study_curves(tmp_path)["runs"]) == ["gram"]
 

@@ -78,10 +78,11 @@ def read_log(log: str | os.PathLike | Sequence[dict[str, Any]]) -> list[dict[str
         if not isinstance(record, dict):
             raise ValueError(f"{name}, line {n}: expected a JSON object, got {type(record).__name__}")
         for axis in ("step", "epoch"):
-            if axis in record and not _is_number(record[axis]):
+            if axis in record and not is_number(record[axis]):
                 raise ValueError(f"{name}, line {n}: {axis!r} must be a number, got {record[axis]!r}")
     return [record for _, record in parsed]
 
 
-def _is_number(x: Any) -> bool:
+def is_number(x: Any) -> bool:
+    """An int or float, not a bool (a log's step, epoch and plotted values)."""
     return isinstance(x, (int, float)) and not isinstance(x, bool)

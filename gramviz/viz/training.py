@@ -15,7 +15,7 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..training.log import read_log
+from ..training.log import is_number, read_log
 from ._style import PALETTE, base_layout, title_layout
 
 __all__ = ["read_log", "training_curves"]
@@ -31,10 +31,6 @@ PANELS = {
     "other": "value",
 }
 Series = dict[str, tuple[list[float], list[float], str]]  # key -> (x, y, x unit)
-
-
-def _is_number(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
 def panel_of(key: str) -> str:
@@ -63,7 +59,7 @@ def collect_series(records: list[dict[str, Any]]) -> Series:
         if unit is None:
             continue
         for key, value in record.items():
-            if key in ("step", "epoch") or not _is_number(value):
+            if key in ("step", "epoch") or not is_number(value):
                 continue
             xs, ys, units = series.setdefault(key, ([], [], unit))
             if units != unit:  # this field was logged against steps and epochs: keep steps

@@ -87,7 +87,6 @@ class VisionConfig(FieldsDict):
         """Tokens per image: the class token and the patches."""
         return 1 + (self.image_size // self.patch_size) ** 2
 
-
     @classmethod
     def from_state_dict(cls, state: Mapping[str, Tensor], head_width: int = EVA_HEAD_WIDTH) -> VisionConfig:
         """The sizes of a tower's state dict (keys as `EVAVisionTower` names them).
