@@ -47,8 +47,8 @@ def study_curves(out_dir: str | Path, variants: Sequence[str] | None = None,
     runs: dict[str, dict[int, list[dict[str, Any]]]] = {}
     for variant in names:
         for log in sorted((root / variant).glob("seed-*/log.jsonl")):
-            if (finished_only and not (log.parent / "result.json").is_file()) or not log.read_text().strip():
-                continue  # unfinished, or just started
+            if (finished_only and not (log.parent / "result.json").is_file()) or log.stat().st_size == 0:
+                continue  # unfinished, or just started (the trainer starts its log empty)
             seed = int(log.parent.name.removeprefix("seed-"))
             kept = [{"step": r.get("step"), "epoch": r.get("epoch"),
                      **{k: round(float(r[k]), 5) for k in keys if k in r}}
